@@ -1,0 +1,69 @@
+/* http.h -- the HTTP transport: POST requests over libcurl's multi
+ * interface, driven by the event loop (curl's socket and timer callbacks).
+ *
+ * Knows nothing of Lua or of the provider's format. Hardened for a paid API
+ * that carries personal data: http/https only, redirects never followed,
+ * TLS verification always on, response bodies capped. Easy handles are
+ * pooled and connections kept alive between requests. */
+#ifndef QXT_HTTP_H
+#define QXT_HTTP_H
+
+#include <stddef.h>
+
+struct loop;
+struct http;
+struct http_request;
+
+struct http_options {
+    long timeout_ms;           /* whole request; > 0 */
+    long connect_timeout_ms;   /* connection set-up; > 0 */
+    const char *cafile;        /* CA bundle to trust instead of the system's; NULL = system */
+    size_t max_body;           /* larger responses fail with a transport error */
+    long max_connections;      /* open connections at most; more requests queue */
+};
+
+/* What came back. Valid only during the done callback. */
+struct http_response {
+    int ok;                    /* 1: a complete HTTP response arrived */
+    long status;               /* HTTP status (0 when !ok) */
+    const char *content_type;  /* may be NULL */
+    const char *body;          /* NUL-terminated; may hold NULs itself */
+    size_t body_len;
+    const char *error;         /* when !ok: why, for people; never holds the request body */
+    double total_ms;           /* from submission to completion */
+};
+
+/* Called by the transport exactly once per request that was not cancelled,
+ * from the event loop, after the request is finished. */
+typedef void http_done_fn(void *data, const struct http_response *resp);
+
+/* Per-request overrides; 0 fields take the transport's defaults. */
+struct http_request_options {
+    long timeout_ms;
+    long connect_timeout_ms;
+};
+
+/* Returns a transport bound to loop, or NULL with a reason in err. */
+struct http *http_new(struct loop *loop, const struct http_options *opts, char *err, size_t errlen);
+
+/* Cancels every request still running (without calling back) and frees the
+ * transport. */
+void http_free(struct http *http);
+
+/* Starts a POST of body (copied) with content type
+ * application/x-www-form-urlencoded to url. done is called later from the
+ * loop, never from inside this call. Returns the request (valid until done
+ * is called or it is cancelled), or NULL with a reason in err. */
+struct http_request *http_post(struct http *http, const char *url,
+                               const char *body, size_t body_len,
+                               const struct http_request_options *ro,
+                               http_done_fn *done, void *data,
+                               char *err, size_t errlen);
+
+/* Cancels a running request; done is not called. */
+void http_cancel(struct http_request *req);
+
+/* Requests submitted and not yet done or cancelled. */
+size_t http_running(const struct http *http);
+
+#endif

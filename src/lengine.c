@@ -1,0 +1,245 @@
+/* lengine.c -- the host: creates the Lua state, the loop and the transport,
+ * runs a script's main chunk under lua_pcall (as lua.c does), then runs the
+ * loop until every task has ended. */
+#include "lqxt.h"
+#include "http.h"
+#include "loop.h"
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int luaopen_qxt_core(lua_State *L);
+int luaopen_qxt_iconv(lua_State *L);
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Message handler for the main chunk: adds a traceback only for --debug,
+ * since people reading the error want the script's line, not our frames. */
+static int msghandler(lua_State *L)
+{
+    struct engine *e = lqxt_engine(L);
+    const char *msg = lua_tostring(L, 1);
+
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    if (e->cfg.debug)
+        luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* Calls the function below the nargs arguments at the top; reports an
+ * error. Leaves nothing on the stack for an error, nres results otherwise. */
+static int docall(struct engine *e, int nargs, int nres)
+{
+    lua_State *L = e->L;
+    int base = lua_gettop(L) - nargs;
+    int status;
+
+    lua_pushlightuserdata(L, e);
+    lua_pushcclosure(L, msghandler, 1);
+    lua_insert(L, base);
+    status = lua_pcall(L, nargs, nres, base);
+    lua_remove(L, base);
+    if (status != LUA_OK) {
+        lqxt_report(e, lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    return status;
+}
+
+static void preload(lua_State *L, const char *name, lua_CFunction open, struct engine *e)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    if (e) {
+        lua_pushlightuserdata(L, e);
+        lua_pushcclosure(L, open, 1);
+    } else {
+        lua_pushcfunction(L, open);
+    }
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+}
+
+/* Puts the engine's Lua library first on package.path. */
+static void set_path(lua_State *L, const char *dir)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+}
+
+/* Globals every script sees: qxt (the library) and verify. */
+static int open_globals(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "qxt");
+    lua_call(L, 1, 1);
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "qxt");
+    lua_getfield(L, -1, "verify");
+    lua_setglobal(L, "verify");
+    return 0;
+}
+
+struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen)
+{
+    struct engine *e = calloc(1, sizeof *e);
+    struct http_options ho;
+
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->cfg = *cfg;
+    e->cfg.apikey = e->apikey = dup_or_null(cfg->apikey);
+    e->cfg.endpoint = e->endpoint = dup_or_null(cfg->endpoint);
+    e->cfg.cafile = e->cafile = dup_or_null(cfg->cafile);
+    e->cfg.lua_dir = e->lua_dir = dup_or_null(cfg->lua_dir);
+    e->exit_status = -1;
+
+    e->loop = loop_new();
+    if (!e->loop) {
+        snprintf(err, errlen, "cannot create the event loop");
+        goto fail;
+    }
+    ho.timeout_ms = cfg->timeout_ms;
+    ho.connect_timeout_ms = cfg->connect_timeout_ms;
+    ho.cafile = cfg->cafile;
+    ho.max_body = 1 << 20;      /* answers are ~200 bytes; 1 MiB is plenty */
+    ho.max_connections = cfg->max_connections;
+    e->http = http_new(e->loop, &ho, err, errlen);
+    if (!e->http)
+        goto fail;
+
+    e->L = luaL_newstate();
+    if (!e->L) {
+        snprintf(err, errlen, "cannot create the Lua state");
+        goto fail;
+    }
+    luaL_openlibs(e->L);
+    ltask_open(e->L);
+    lresult_open(e->L);
+    preload(e->L, "cjson", luaopen_cjson, NULL);
+    preload(e->L, "cjson.safe", luaopen_cjson_safe, NULL);
+    preload(e->L, "qxt.core", luaopen_qxt_core, e);
+#ifdef QXTV_HAVE_ICONV
+    preload(e->L, "qxt.iconv", luaopen_qxt_iconv, NULL);
+#endif
+    set_path(e->L, e->cfg.lua_dir);
+    lua_pushcfunction(e->L, open_globals);
+    if (docall(e, 0, 0) != LUA_OK) {
+        snprintf(err, errlen, "cannot load the qxt library from %s", e->cfg.lua_dir);
+        goto fail;
+    }
+    return e;
+fail:
+    engine_free(e);
+    return NULL;
+}
+
+static void push_args(lua_State *L, const char *script, int argc, char **argv)
+{
+    lua_createtable(L, argc, 2);
+    lua_pushstring(L, "qxtv");
+    lua_rawseti(L, -2, -1);
+    lua_pushstring(L, script);
+    lua_rawseti(L, -2, 0);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setglobal(L, "arg");
+}
+
+/* Runs the function under its argc string arguments, then every task. */
+static int run_main(struct engine *e, int argc, char **argv)
+{
+    lua_State *L = e->L;
+    int status = 0;
+
+    luaL_checkstack(L, argc + 4, "too many arguments");
+    for (int i = 0; i < argc; i++)
+        lua_pushstring(L, argv[i]);
+    if (docall(e, argc, 1) != LUA_OK)
+        return 1;
+    if (lua_isinteger(L, -1))
+        status = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (ltask_run_all(e) < 0)
+        return 1;
+    if (e->exit_status >= 0)
+        status = e->exit_status;
+    if (status == 0 && e->failed_tasks > 0)
+        status = 1;
+    return status;
+}
+
+int engine_run_file(struct engine *e, const char *path, int argc, char **argv)
+{
+    push_args(e->L, path, argc, argv);
+    if (luaL_loadfile(e->L, path) != LUA_OK) {
+        lqxt_report(e, lua_tostring(e->L, -1));
+        lua_pop(e->L, 1);
+        return 1;
+    }
+    return run_main(e, argc, argv);
+}
+
+int engine_run_string(struct engine *e, const char *code, int argc, char **argv)
+{
+    push_args(e->L, "-e", argc, argv);
+    if (luaL_loadbuffer(e->L, code, strlen(code), "=(command line)") != LUA_OK) {
+        lqxt_report(e, lua_tostring(e->L, -1));
+        lua_pop(e->L, 1);
+        return 1;
+    }
+    return run_main(e, argc, argv);
+}
+
+static int require_module(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_insert(L, 1);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+int engine_run_module(struct engine *e, const char *module, int argc, char **argv)
+{
+    lua_State *L = e->L;
+
+    push_args(L, module, argc, argv);
+    lua_pushcfunction(L, require_module);
+    lua_pushstring(L, module);
+    if (docall(e, 1, 1) != LUA_OK)
+        return 1;
+    return run_main(e, argc, argv);
+}
+
+void engine_free(struct engine *e)
+{
+    if (!e)
+        return;
+    /* Requests first: their completions point into Lua stacks. */
+    http_free(e->http);
+    if (e->L)
+        lua_close(e->L);
+    loop_free(e->loop);
+    free(e->apikey);
+    free(e->endpoint);
+    free(e->cafile);
+    free(e->lua_dir);
+    free(e);
+}

@@ -1,0 +1,82 @@
+/* lqxt.c -- the Lua module `qxt.core`: the engine's primitives. The
+ * friendlier `qxt` module (lua/qxt/init.lua) builds on it. */
+#include "lqxt.h"
+#include "http.h"
+#include "loop.h"
+
+#include <lauxlib.h>
+
+/* qxt.now() -> seconds on a monotonic clock (for intervals only). */
+static int core_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)loop_now_us() / 1e6);
+    return 1;
+}
+
+/* qxt.config() -> the engine's configuration, without the apikey itself. */
+static int core_config(lua_State *L)
+{
+    struct engine *e = lqxt_engine(L);
+
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, e->cfg.endpoint);
+    lua_setfield(L, -2, "endpoint");
+    lua_pushboolean(L, e->cfg.apikey != NULL);
+    lua_setfield(L, -2, "has_apikey");
+    lua_pushnumber(L, e->cfg.timeout_ms / 1000.0);
+    lua_setfield(L, -2, "timeout");
+    lua_pushnumber(L, e->cfg.connect_timeout_ms / 1000.0);
+    lua_setfield(L, -2, "connect_timeout");
+    lua_pushinteger(L, e->cfg.max_connections);
+    lua_setfield(L, -2, "max_connections");
+    lua_pushboolean(L, e->cfg.debug);
+    lua_setfield(L, -2, "debug");
+    return 1;
+}
+
+/* qxt.stats() -> { tasks = live tasks, requests = HTTP requests in flight } */
+static int core_stats(lua_State *L)
+{
+    struct engine *e = lqxt_engine(L);
+
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)e->live_tasks);
+    lua_setfield(L, -2, "tasks");
+    lua_pushinteger(L, (lua_Integer)http_running(e->http));
+    lua_setfield(L, -2, "requests");
+    return 1;
+}
+
+/* qxt.exit_status(n): the process exits with n once every task has ended. */
+static int core_exit_status(lua_State *L)
+{
+    struct engine *e = lqxt_engine(L);
+    lua_Integer n = luaL_checkinteger(L, 1);
+
+    luaL_argcheck(L, n >= 0 && n <= 125, 1, "exit status must be between 0 and 125");
+    e->exit_status = (int)n;
+    return 0;
+}
+
+static const luaL_Reg core_funcs[] = {
+    { "verify", lverify_verify },
+    { "spawn", ltask_spawn },
+    { "wait", ltask_wait },
+    { "sleep", ltask_sleep },
+    { "now", core_now },
+    { "config", core_config },
+    { "stats", core_stats },
+    { "exit_status", core_exit_status },
+    { NULL, NULL }
+};
+
+/* Opened with the engine as upvalue 1 (see lengine.c). */
+int luaopen_qxt_core(lua_State *L)
+{
+    luaL_newlibtable(L, core_funcs);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    luaL_setfuncs(L, core_funcs, 1);
+    lua_pushstring(L, QXTV_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

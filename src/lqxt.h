@@ -1,0 +1,92 @@
+/* lqxt.h -- what the Lua binding files (l*.c) share. Private to them: the
+ * loop and the transport never see a lua_State. */
+#ifndef QXT_LQXT_H
+#define QXT_LQXT_H
+
+#include <lua.h>
+#include <stddef.h>
+
+#include "engine.h"
+
+struct loop;
+struct http;
+struct task;
+
+struct engine {
+    lua_State *L;
+    struct loop *loop;
+    struct http *http;
+    struct qxt_config cfg;       /* strings below are our own copies */
+    char *apikey, *endpoint, *cafile, *lua_dir;
+    struct task *running;        /* task being resumed now; NULL: main chunk */
+    size_t live_tasks;           /* spawned and not ended */
+    size_t pending_ops;          /* verifies in flight, sleeps, tasks ready to run */
+    int failed_tasks;
+    int exit_status;             /* set by qxt.exit_status(); -1: not set */
+};
+
+/* The engine of a binding function (its first upvalue). */
+#define lqxt_engine(L) ((struct engine *)lua_touserdata((L), lua_upvalueindex(1)))
+
+/* Prints "qxtv: " msg to stderr. */
+void lqxt_report(struct engine *e, const char *msg);
+
+/* ---- tasks (ltask.c) ---- */
+
+/* The task whose coroutine is L, or NULL (main chunk, or a plain coroutine). */
+struct task *ltask_of(lua_State *L);
+
+/* How a blocking call must behave where L runs: returns the task to
+ * suspend (then: set up the wait, call ltask_suspend, and
+ * `return lua_yield(L, 0)`), or NULL when the call must drive the loop
+ * itself (the main chunk). Raises a Lua error where neither is possible. */
+struct task *ltask_prepare_block(struct engine *e, lua_State *L, const char *what);
+
+/* Marks t as waiting for an outcome that will call ltask_resume. */
+void ltask_suspend(struct task *t);
+
+/* Resumes t with the nargs values on top of t's coroutine stack. */
+void ltask_resume(struct engine *e, struct task *t, int nargs);
+
+/* The coroutine of t (push values there before ltask_resume). */
+lua_State *ltask_thread(struct task *t);
+
+/* Runs the loop until *done becomes nonzero. Returns 0, or -1 with a reason
+ * in err when it never can (nothing left that could set it). Never raises:
+ * the caller cleans up what lives on its C stack, then raises. */
+int lqxt_drive(struct engine *e, const int *done, char *err, size_t errlen);
+
+/* Runs the loop until every task has ended; reports a deadlock. Returns 0 or -1. */
+int ltask_run_all(struct engine *e);
+
+/* Module functions (luaL_Reg tables, registered by lqxt.c). */
+int ltask_spawn(lua_State *L);
+int ltask_wait(lua_State *L);
+int ltask_sleep(lua_State *L);
+void ltask_open(lua_State *L);      /* creates the task metatable */
+
+/* ---- verify (lverify.c) ---- */
+int lverify_verify(lua_State *L);
+
+/* lua-cjson's "safe" variant (decode returns nil, err instead of raising):
+ * exported by Debian's liblua5.4-cjson but not declared in lua-cjson.h. */
+int luaopen_cjson_safe(lua_State *L);
+
+/* ---- results (lresult.c) ---- */
+
+struct http_response;
+
+/* What verify() needs to build its result table. */
+struct lresult_query {
+    const char *mobile, *name;   /* as sent */
+    size_t mobile_len, name_len;
+    const char *apikey;          /* masked out of raw and reason; may be NULL */
+};
+
+/* Prepares the decoder (a private lua-cjson instance) in L's registry. */
+void lresult_open(lua_State *L);
+
+/* Pushes verify()'s result table for resp (see DESIGN.md) onto L. */
+void lresult_push(lua_State *L, const struct lresult_query *q, const struct http_response *resp);
+
+#endif

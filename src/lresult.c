@@ -1,0 +1,197 @@
+/* lresult.c -- the response decoder: turns what the transport got into
+ * verify()'s result table (DESIGN.md). JSON is parsed by lua-cjson; this
+ * file only decides what the parsed value means. Tolerates what QXT-API.md
+ * lists: code as a string, a null or missing result, any content type, a
+ * non-200 status carrying JSON. Anything else without a valid code is a
+ * transport failure, never an error raised into the script. */
+#include "lqxt.h"
+#include "codes.h"
+#include "http.h"
+#include "qxt.h"
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char DECODER_KEY = 'd';   /* registry key: cjson.safe.decode */
+
+void lresult_open(lua_State *L)
+{
+    /* A private instance: a script that reconfigures its own cjson cannot
+     * change how answers are read. */
+    luaopen_cjson_safe(L);                      /* cjson.safe */
+    lua_getfield(L, -1, "new");
+    lua_call(L, 0, 1);                          /* cjson.safe, inst */
+    lua_getfield(L, -1, "decode_max_depth");   /* configures its own instance */
+    lua_pushinteger(L, 32);
+    lua_call(L, 1, 0);
+    lua_getfield(L, -1, "decode");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &DECODER_KEY);
+    lua_pop(L, 2);
+}
+
+static void set_str(lua_State *L, const char *key, const char *s, size_t len)
+{
+    lua_pushlstring(L, s, len);
+    lua_setfield(L, -2, key);
+}
+
+/* Copies the string field `key` of the table at idx into the result (at the
+ * top) under `as`; anything else (null, a number) is left out. */
+static void copy_str_field(lua_State *L, int idx, const char *key, const char *as)
+{
+    if (lua_getfield(L, idx, key) == LUA_TSTRING)
+        lua_setfield(L, -2, as);
+    else
+        lua_pop(L, 1);
+}
+
+/* The provider's code: an integer, or a string holding one. */
+static int get_code(lua_State *L, int idx, lua_Integer *code)
+{
+    int ok = 0;
+
+    lua_getfield(L, idx, "code");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        if (lua_stringtonumber(L, s) == len + 1) {
+            lua_replace(L, -2);
+        }
+    }
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+        int isint;
+        *code = lua_tointegerx(L, -1, &isint);
+        ok = isint;
+    }
+    lua_pop(L, 1);
+    return ok;
+}
+
+/* Verdict fields of a code-0 answer: result.Status/Area/Now_isp, copied
+ * into the result table at index result. */
+static void decode_verdict(lua_State *L, int result, int decoded)
+{
+    const char *status, *area;
+    size_t area_len;
+    int top = lua_gettop(L);
+
+    if (lua_getfield(L, decoded, "result") != LUA_TTABLE) {
+        lua_settop(L, top);
+        return;
+    }
+    int res = lua_gettop(L);
+    lua_pushvalue(L, result);
+    copy_str_field(L, res, "Status", "status");
+    copy_str_field(L, res, "Area", "area");
+    copy_str_field(L, res, "Now_isp", "isp");
+
+    lua_getfield(L, result, "status");
+    status = lua_tostring(L, -1);
+    if (status && (strcmp(status, "一致") == 0 || strcmp(status, "不一致") == 0)) {
+        lua_pushboolean(L, strcmp(status, "一致") == 0);
+        lua_setfield(L, result, "consistent");
+    }
+    lua_getfield(L, result, "area");
+    area = lua_tolstring(L, -1, &area_len);
+    if (area && area_len > 0) {
+        const char *dash = memchr(area, '-', area_len);
+        size_t plen = dash ? (size_t)(dash - area) : area_len;
+        if (plen > 0) {
+            lua_pushlstring(L, area, plen);
+            lua_setfield(L, result, "province");
+        }
+        if (dash && area + area_len > dash + 1) {
+            lua_pushlstring(L, dash + 1, (size_t)(area + area_len - dash - 1));
+            lua_setfield(L, result, "city");
+        }
+    }
+    lua_settop(L, top);
+}
+
+static void set_transport(lua_State *L, const char *reason)
+{
+    lua_pushstring(L, reason);
+    lua_setfield(L, -2, "reason");
+    lua_pushstring(L, qxt_class_name(QXT_CLASS_TRANSPORT));
+    lua_setfield(L, -2, "class");
+}
+
+/* Decodes a complete HTTP response into the result at the top. */
+static void decode_body(lua_State *L, const struct http_response *resp, const char *body, size_t len)
+{
+    char why[128];
+    lua_Integer code;
+    int result = lua_gettop(L);
+
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &DECODER_KEY);
+    lua_pushlstring(L, body, len);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TTABLE || !get_code(L, -1, &code)) {
+        if (resp->status < 200 || resp->status > 299)
+            snprintf(why, sizeof why, "HTTP %ld from the server, with no provider answer", resp->status);
+        else if (lua_type(L, -1) == LUA_TTABLE)
+            snprintf(why, sizeof why, "the response has no valid code");
+        else
+            snprintf(why, sizeof why, "the response is not JSON");
+        lua_settop(L, result);
+        set_transport(L, why);
+        return;
+    }
+    int decoded = lua_gettop(L);
+    qxt_class cls = qxt_code_class((long)code);
+
+    lua_pushinteger(L, code);
+    lua_setfield(L, result, "code");
+    if (lua_getfield(L, decoded, "reason") != LUA_TSTRING) {
+        const char *known = qxt_code_reason((long)code);
+        lua_pop(L, 1);
+        lua_pushstring(L, known ? known : "unknown code");
+    }
+    lua_setfield(L, result, "reason");
+    lua_pushstring(L, qxt_class_name(cls));
+    lua_setfield(L, result, "class");
+    if (code == QXT_OK)
+        decode_verdict(L, result, decoded);
+    lua_settop(L, result);
+}
+
+void lresult_push(lua_State *L, const struct lresult_query *q, const struct http_response *resp)
+{
+    char *copy = NULL;
+    const char *body = resp->body;
+    size_t len = resp->body_len;
+
+    lua_createtable(L, 0, 16);
+    set_str(L, "mobile", q->mobile, q->mobile_len);
+    set_str(L, "name", q->name, q->name_len);
+    lua_pushnumber(L, resp->total_ms);
+    lua_setfield(L, -2, "latency_ms");
+
+    /* Whatever a server sends back, the key it was given never reaches
+     * the script's output. */
+    if (q->apikey && *q->apikey && len >= strlen(q->apikey) && memmem(body, len, q->apikey, strlen(q->apikey))) {
+        copy = malloc(len + 1);
+        if (copy) {
+            memcpy(copy, body, len);
+            copy[len] = '\0';
+            qxt_redact(copy, len, q->apikey);
+            body = copy;
+        } else {
+            len = 0;
+        }
+    }
+    set_str(L, "raw", body, len);
+    if (resp->ok) {
+        lua_pushinteger(L, resp->status);
+        lua_setfield(L, -2, "http_status");
+        decode_body(L, resp, body, len);
+    } else {
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", resp->error ? resp->error : "transport failure");
+        qxt_redact(reason, strlen(reason), q->apikey);
+        set_transport(L, reason);
+    }
+    free(copy);
+}

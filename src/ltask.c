@@ -1,0 +1,456 @@
+/* ltask.c -- tasks: Lua coroutines resumed by the event loop.
+ *
+ * A task is a full userdata (metatable "qxt.task") holding a struct task;
+ * its user values are 1: the coroutine, 2: the tasks waiting for it, 3: its
+ * outcome ({n=..., ...} results, or the error message). The coroutine's
+ * extra space points back at the task, so a binding finds "the task I am
+ * in" without a lookup. A blocking call (verify, sleep, wait) in a task
+ * sets up its wait and yields; whatever completes it resumes the task with
+ * the results (cf. lcorolib.c's auxresume, OpenResty's cosockets). In the
+ * main chunk the same calls drive the loop until their own outcome is in. */
+#include "lqxt.h"
+#include "loop.h"
+#include "http.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TASK_MT "qxt.task"
+
+enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE, TASK_FAILED };
+
+struct task {
+    struct engine *e;
+    lua_State *co;
+    int anchor;                  /* registry ref keeping an unfinished task alive */
+    enum task_state state;
+    int nargs;                   /* values to pass on the next timer resume */
+    int pending;                 /* tasks still awaited by qxt.wait */
+    int timer_counted;           /* the timer counts in e->pending_ops */
+    struct loop_timer timer;     /* a sleep, or "run me on the next turn" */
+};
+
+enum { UV_THREAD = 1, UV_WAITERS = 2, UV_OUTCOME = 3 };
+
+static inline struct task **extra(lua_State *co)
+{
+    return (struct task **)lua_getextraspace(co);
+}
+
+struct task *ltask_of(lua_State *L)
+{
+    return *extra(L);
+}
+
+lua_State *ltask_thread(struct task *t)
+{
+    return t->co;
+}
+
+void lqxt_report(struct engine *e, const char *msg)
+{
+    fflush(stdout);
+    fprintf(stderr, "qxtv: %s\n", msg);
+    fflush(stderr);
+}
+
+/* Called by the loop: a sleep ended, or a ready task gets its turn. */
+static void on_timer(struct loop *loop, struct loop_timer *timer)
+{
+    struct task *t = timer->data;
+    int nargs = t->nargs;
+
+    t->timer_counted = 0;
+    t->e->pending_ops--;
+    t->nargs = 0;
+    ltask_resume(t->e, t, nargs);
+}
+
+static void start_timer(struct task *t, int64_t delay_us, int nargs)
+{
+    if (!t->timer_counted) {
+        t->timer_counted = 1;
+        t->e->pending_ops++;
+    }
+    t->nargs = nargs;
+    loop_timer_start(t->e->loop, &t->timer, delay_us);
+}
+
+/* Pushes the task userdata of t onto L (from its anchor). */
+static void push_task(lua_State *L, struct task *t)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->anchor);
+}
+
+/* The task has ended: wake whoever waits for it and let it be collected. */
+static void finish(struct engine *e, struct task *t, enum task_state state)
+{
+    lua_State *L = e->L;
+    int ud;
+
+    t->state = state;
+    push_task(L, t);                                  /* ..., outcome, task */
+    ud = lua_gettop(L);
+    lua_pushvalue(L, -2);
+    lua_setiuservalue(L, ud, UV_OUTCOME);
+    if (lua_getiuservalue(L, ud, UV_WAITERS) == LUA_TTABLE) {
+        lua_Integer n = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            struct task *w;
+            lua_rawgeti(L, -1, i);
+            w = lua_touserdata(L, -1);
+            lua_pop(L, 1);
+            if (--w->pending == 0 && w->state == TASK_WAITING) {
+                w->state = TASK_READY;
+                start_timer(w, 0, 0);  /* resumed on the next turn, not nested */
+            }
+        }
+    }
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setiuservalue(L, ud, UV_WAITERS);
+    *extra(t->co) = NULL;
+    t->co = NULL;
+    lua_pushnil(L);
+    lua_setiuservalue(L, ud, UV_THREAD);              /* the coroutine can go */
+    lua_pop(L, 2);
+    luaL_unref(L, LUA_REGISTRYINDEX, t->anchor);
+    t->anchor = LUA_NOREF;
+    e->live_tasks--;
+}
+
+void ltask_resume(struct engine *e, struct task *t, int nargs)
+{
+    lua_State *L = e->L, *co = t->co;
+    struct task *outer = e->running;
+    int nres, status;
+
+    e->running = t;
+    t->state = TASK_RUNNING;
+    status = lua_resume(co, L, nargs, &nres);
+    e->running = outer;
+
+    if (status == LUA_YIELD) {
+        lua_pop(co, nres);
+        if (t->state == TASK_RUNNING) {  /* a bare coroutine.yield(): let others run */
+            t->state = TASK_READY;
+            start_timer(t, 0, 0);
+        }
+        return;
+    }
+    if (status == LUA_OK) {
+        int outcome;
+        luaL_checkstack(L, nres + 2, "too many results");
+        lua_createtable(L, nres, 1);
+        outcome = lua_gettop(L);
+        lua_pushinteger(L, nres);
+        lua_setfield(L, outcome, "n");
+        lua_xmove(co, L, nres);
+        for (int i = nres; i >= 1; i--)
+            lua_rawseti(L, outcome, i);
+        finish(e, t, TASK_DONE);
+        return;
+    }
+    /* An error: report it where it happened, keep every other task going. */
+    luaL_checkstack(L, 4, NULL);
+    lua_xmove(co, L, 1);
+    const char *msg = luaL_tolstring(L, -1, NULL);    /* outcome: the message */
+    lua_remove(L, -2);
+    if (e->cfg.debug) {
+        luaL_traceback(L, co, msg, 0);
+        lqxt_report(e, lua_tostring(L, -1));
+        lua_pop(L, 1);
+    } else {
+        lua_pushfstring(L, "error in a task: %s", msg);
+        lqxt_report(e, lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    e->failed_tasks++;
+    finish(e, t, TASK_FAILED);
+}
+
+struct task *ltask_prepare_block(struct engine *e, lua_State *L, const char *what)
+{
+    struct task *t = ltask_of(L);
+
+    if (t) {
+        if (!lua_isyieldable(L))
+            luaL_error(L, "%s cannot wait here: it is called inside a metamethod, an iterator "
+                          "or a C function (such as table.sort or string.gsub)", what);
+        return t;
+    }
+    if (e->running)
+        luaL_error(L, "%s cannot wait here: it is called from a coroutine that is not a qxt task "
+                      "(start it with qxt.spawn instead)", what);
+    return NULL;
+}
+
+void ltask_suspend(struct task *t)
+{
+    t->state = TASK_WAITING;
+}
+
+int lqxt_drive(struct engine *e, const int *done, char *err, size_t errlen)
+{
+    while (!*done) {
+        if (e->pending_ops == 0 || loop_run_once(e->loop) < 0) {
+            snprintf(err, errlen, "nothing left that could finish this wait: "
+                     "%zu task(s) wait for each other (deadlock)", e->live_tasks);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int ltask_run_all(struct engine *e)
+{
+    while (e->live_tasks > 0) {
+        if (e->pending_ops == 0 || loop_run_once(e->loop) < 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "%zu task(s) wait for each other and can never finish (deadlock)",
+                     e->live_tasks);
+            lqxt_report(e, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* qxt.spawn(fn, ...) -> task: runs fn(...) as a task, starting on the
+ * loop's next turn. */
+int ltask_spawn(lua_State *L)
+{
+    struct engine *e = lqxt_engine(L);
+    int n = lua_gettop(L);
+    struct task *t;
+    lua_State *co;
+
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    t = lua_newuserdatauv(L, sizeof *t, 3);
+    memset(t, 0, sizeof *t);
+    luaL_setmetatable(L, TASK_MT);
+    co = lua_newthread(L);
+    lua_setiuservalue(L, -2, UV_THREAD);
+    for (int i = 1; i <= n; i++)
+        lua_pushvalue(L, i);
+    lua_xmove(L, co, n);                      /* fn and its arguments */
+    t->e = e;
+    t->co = co;
+    *extra(co) = t;
+    lua_pushvalue(L, -1);
+    t->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+    t->timer.fn = on_timer;
+    t->timer.data = t;
+    t->state = TASK_READY;
+    e->live_tasks++;
+    start_timer(t, 0, n - 1);
+    return 1;
+}
+
+static struct task *check_task(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, TASK_MT);
+}
+
+static int is_over(const struct task *t)
+{
+    return t->state == TASK_DONE || t->state == TASK_FAILED;
+}
+
+/* The tasks named by argument 1 (a task or an array of tasks), pushed as
+ * an array at the top. */
+static void targets(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TUSERDATA) {
+        check_task(L, 1);
+        lua_createtable(L, 1, 0);
+        lua_pushvalue(L, 1);
+        lua_rawseti(L, -2, 1);
+        return;
+    }
+    luaL_argexpected(L, lua_type(L, 1) == LUA_TTABLE, 1, "task or array of tasks");
+    lua_Integer n = luaL_len(L, 1);
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        if (!luaL_testudata(L, -1, TASK_MT))
+            luaL_error(L, "bad argument #1 to 'wait' (element %d is not a task)", (int)i);
+        lua_rawseti(L, -2, i);
+    }
+}
+
+/* Results of qxt.wait: for one task, its return values (nil, message when
+ * it failed); for an array, an array of each task's first result (nil for
+ * a failed one) with n set. */
+static int collect(lua_State *L, int list)
+{
+    lua_Integer n = luaL_len(L, list);
+
+    if (lua_type(L, 1) == LUA_TUSERDATA) {
+        struct task *t = lua_touserdata(L, 1);
+        lua_getiuservalue(L, 1, UV_OUTCOME);
+        if (t->state == TASK_FAILED) {
+            lua_pushnil(L);
+            lua_insert(L, -2);
+            return 2;
+        }
+        int k = lua_gettop(L);
+        lua_Integer nres = (lua_getfield(L, k, "n"), lua_tointeger(L, -1));
+        lua_pop(L, 1);
+        luaL_checkstack(L, (int)nres, "too many results");
+        for (lua_Integer i = 1; i <= nres; i++)
+            lua_rawgeti(L, k, i);
+        return (int)nres;
+    }
+    lua_createtable(L, (int)n, 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, list, i);
+        struct task *t = lua_touserdata(L, -1);
+        lua_getiuservalue(L, -1, UV_OUTCOME);
+        if (t->state == TASK_DONE)
+            lua_rawgeti(L, -1, 1);
+        else
+            lua_pushnil(L);
+        lua_rawseti(L, -4, i);
+        lua_pop(L, 2);
+    }
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "n");
+    return 1;
+}
+
+static int wait_continue(lua_State *L, int status, lua_KContext list)
+{
+    return collect(L, (int)list);
+}
+
+/* qxt.wait(task | {tasks}): waits until they have all ended. */
+int ltask_wait(lua_State *L)
+{
+    struct engine *e = lqxt_engine(L);
+    struct task *self;
+    int list, pending = 0;
+    lua_Integer n;
+
+    lua_settop(L, 1);
+    targets(L);
+    list = lua_gettop(L);
+    n = luaL_len(L, list);
+    self = ltask_prepare_block(e, L, "qxt.wait");
+    if (self) {
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, list, i);
+            struct task *t = lua_touserdata(L, -1);
+            if (t == self)
+                luaL_error(L, "a task cannot wait for itself");
+            if (!is_over(t)) {
+                if (lua_getiuservalue(L, -1, UV_WAITERS) != LUA_TTABLE) {
+                    lua_pop(L, 1);
+                    lua_newtable(L);
+                    lua_pushvalue(L, -1);
+                    lua_setiuservalue(L, -3, UV_WAITERS);
+                }
+                push_task(L, self);
+                lua_rawseti(L, -2, luaL_len(L, -2) + 1);
+                lua_pop(L, 1);
+                pending++;
+            }
+            lua_pop(L, 1);
+        }
+        if (pending == 0)
+            return collect(L, list);
+        self->pending = pending;
+        ltask_suspend(self);
+        return lua_yieldk(L, 0, (lua_KContext)list, wait_continue);
+    }
+    for (lua_Integer i = 1; i <= n; i++) {
+        char err[200];
+        lua_rawgeti(L, list, i);
+        struct task *t = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        /* Polled after each loop turn: the main chunk is not a task, so
+         * nobody resumes it; it simply keeps the loop going. */
+        while (!is_over(t)) {
+            if (e->pending_ops == 0 || loop_run_once(e->loop) < 0) {
+                snprintf(err, sizeof err, "qxt.wait: %zu task(s) wait for each other and can never finish (deadlock)",
+                         e->live_tasks);
+                return luaL_error(L, "%s", err);
+            }
+        }
+    }
+    return collect(L, list);
+}
+
+/* Called by the loop when a main-chunk sleep ends. */
+static void on_main_sleep(struct loop *loop, struct loop_timer *timer)
+{
+    *(int *)timer->data = 1;
+}
+
+/* qxt.sleep(seconds): suspends the caller; other tasks keep running. */
+int ltask_sleep(lua_State *L)
+{
+    struct engine *e = lqxt_engine(L);
+    lua_Number s = luaL_checknumber(L, 1);
+    int64_t us;
+    struct task *t;
+
+    luaL_argcheck(L, s >= 0 && s <= 31 * 86400.0, 1, "seconds must be between 0 and 31 days");
+    us = (int64_t)(s * 1e6);
+    t = ltask_prepare_block(e, L, "qxt.sleep");
+    if (t) {
+        ltask_suspend(t);
+        start_timer(t, us, 0);
+        return lua_yield(L, 0);
+    }
+    int done = 0, rc;
+    char err[200];
+    struct loop_timer timer = { .fn = on_main_sleep, .data = &done };
+    e->pending_ops++;
+    loop_timer_start(e->loop, &timer, us);
+    rc = lqxt_drive(e, &done, err, sizeof err);
+    loop_timer_stop(e->loop, &timer);            /* before anything can unwind this frame */
+    e->pending_ops--;
+    if (rc < 0)
+        return luaL_error(L, "qxt.sleep: %s", err);
+    return 0;
+}
+
+static int task_tostring(lua_State *L)
+{
+    struct task *t = check_task(L, 1);
+    static const char *const names[] = { "ready", "running", "waiting", "done", "failed" };
+    lua_pushfstring(L, "task (%s): %p", names[t->state], (void *)t);
+    return 1;
+}
+
+/* task:status() -> "ready" | "running" | "waiting" | "done" | "failed" */
+static int task_status(lua_State *L)
+{
+    struct task *t = check_task(L, 1);
+    static const char *const names[] = { "ready", "running", "waiting", "done", "failed" };
+    lua_pushstring(L, names[t->state]);
+    return 1;
+}
+
+static const luaL_Reg task_methods[] = {
+    { "status", task_status },
+    { NULL, NULL }
+};
+
+static const luaL_Reg task_meta[] = {
+    { "__tostring", task_tostring },
+    { "__index", NULL },
+    { NULL, NULL }
+};
+
+void ltask_open(lua_State *L)
+{
+    *extra(L) = NULL;   /* the main thread is no task; new threads copy this */
+    luaL_newmetatable(L, TASK_MT);
+    luaL_setfuncs(L, task_meta, 0);
+    luaL_newlib(L, task_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}

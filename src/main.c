@@ -1,0 +1,302 @@
+/* main.c -- the qxtv command line: parses options and configuration, then
+ * hands over to the engine (run, check, -e) or to the simulator (sim). */
+#include "engine.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_ENDPOINT "https://ps.szqxt.com/Phone_TwoElements"
+
+static const char *progname = "qxtv";
+
+static const char usage_text[] =
+    "usage: qxtv run [OPTIONS] SCRIPT [ARGS...]   run a Lua flow script\n"
+    "       qxtv check [OPTIONS] [--json] MOBILE NAME   one query, for a person or as JSON\n"
+    "       qxtv -e CODE [ARGS...]                 run a line of Lua\n"
+    "       qxtv sim [OPTIONS]                     the local provider simulator (qxt-sim --help)\n"
+    "       qxtv --help | --version\n";
+
+static const char options_text[] =
+    "\n"
+    "Options (after the command word):\n"
+    "  --endpoint URL         provider endpoint (env QXT_ENDPOINT; default " DEFAULT_ENDPOINT ")\n"
+    "  --apikey-file FILE     read the apikey from FILE (default: env QXT_APIKEY)\n"
+    "  --timeout S            whole request, seconds (default 10)\n"
+    "  --connect-timeout S    connection set-up, seconds (default 3)\n"
+    "  --cafile FILE          trust the CA certificates in FILE for https (verification stays on)\n"
+    "  --max-connections N    HTTP connections open at most (default 1024)\n"
+    "  --json                 check: print the result as one JSON object\n"
+    "  --debug                full Lua tracebacks on errors\n"
+    "\n"
+    "The apikey is never printed. Exit status: 0 ok; 1 a script or task error, or for\n"
+    "check no verdict; 2 bad usage; a flow may choose others (see README).\n";
+
+static void usage_error(const char *fmt, const char *what)
+{
+    fprintf(stderr, "%s: ", progname);
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\n%sTry 'qxtv --help'.\n", usage_text);
+    exit(2);
+}
+
+static long parse_seconds_ms(const char *opt, const char *s)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0 && v <= 3600)) {
+        fprintf(stderr, "%s: %s wants seconds between 0 and 3600, not '%s'\n", progname, opt, s);
+        exit(2);
+    }
+    return (long)(v * 1000.0) > 0 ? (long)(v * 1000.0) : 1;
+}
+
+/* Reads the apikey from path: one line, blanks around it ignored. Never
+ * prints the key, not even part of it. */
+static char *read_apikey_file(const char *path)
+{
+    char buf[512];
+    size_t n, start = 0;
+    struct stat st;
+    FILE *f = fopen(path, "r");
+
+    if (!f) {
+        fprintf(stderr, "%s: cannot read the apikey file %s: %s\n", progname, path, strerror(errno));
+        exit(2);
+    }
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077))
+        fprintf(stderr, "%s: warning: the apikey file %s can be read by other users (chmod 600 %s)\n",
+                progname, path, path);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        buf[--n] = '\0';
+    while (start < n && isspace((unsigned char)buf[start]))
+        start++;
+    return strdup(buf + start);
+}
+
+/* A key with blanks or control characters in it is a copy-paste mistake. */
+static void check_apikey(const char *key, const char *source)
+{
+    size_t len = strlen(key);
+
+    if (len == 0) {
+        fprintf(stderr, "%s: the apikey from %s is empty\n", progname, source);
+        exit(2);
+    }
+    for (size_t i = 0; i < len; i++)
+        if (!isgraph((unsigned char)key[i])) {
+            fprintf(stderr, "%s: the apikey from %s contains a blank or control character "
+                    "(character %zu); check for a stray line break or space\n", progname, source, i + 1);
+            exit(2);
+        }
+    if (len != 32)
+        fprintf(stderr, "%s: warning: the apikey from %s has %zu characters; the provider's keys have 32\n",
+                progname, source, len);
+}
+
+static int is_loopback_url(const char *url)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 || strncmp(host, "[::1]", 5) == 0;
+}
+
+static void check_endpoint(const char *url)
+{
+    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+        fprintf(stderr, "%s: the endpoint must be an http:// or https:// URL, not '%s'\n", progname, url);
+        exit(2);
+    }
+    if (strncmp(url, "http://", 7) == 0 && !is_loopback_url(url))
+        fprintf(stderr, "%s: warning: the endpoint uses plain http: the apikey, mobiles and names "
+                "cross the network unencrypted; prefer https\n", progname);
+}
+
+/* The engine's Lua library: share/qxtv/lua beside an installed binary, else
+ * the source tree the binary was built from. */
+static char *find_lua_dir(void)
+{
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+    if (n > 0) {
+        char *slash;
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(path, sizeof path, "%s/%s/qxt/init.lua", exe, QXTV_LUA_REL_FROM_BIN);
+            if (access(path, R_OK) == 0) {
+                snprintf(path, sizeof path, "%s/%s", exe, QXTV_LUA_REL_FROM_BIN);
+                return strdup(path);
+            }
+        }
+    }
+    return strdup(QXTV_SOURCE_LUA_DIR);
+}
+
+/* qxtv sim ...: the simulator is its own executable beside this one. */
+static int run_sim(int argc, char **argv)
+{
+    char exe[PATH_MAX], path[PATH_MAX + 16];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash;
+
+    if (n <= 0)
+        return perror("qxtv: cannot find my own executable"), 1;
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    *slash = '\0';
+    snprintf(path, sizeof path, "%s/qxt-sim", exe);
+    argv[0] = path;
+    execv(path, argv);
+    fprintf(stderr, "%s: cannot start the simulator %s: %s\n", progname, path, strerror(errno));
+    return 1;
+}
+
+enum { OPT_ENDPOINT = 256, OPT_APIKEY_FILE, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_CAFILE,
+       OPT_MAX_CONNECTIONS, OPT_JSON, OPT_DEBUG };
+
+static const struct option long_options[] = {
+    { "endpoint", required_argument, NULL, OPT_ENDPOINT },
+    { "apikey-file", required_argument, NULL, OPT_APIKEY_FILE },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+    { "cafile", required_argument, NULL, OPT_CAFILE },
+    { "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "debug", no_argument, NULL, OPT_DEBUG },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 }
+};
+
+int main(int argc, char **argv)
+{
+    struct qxt_config cfg = { 0 };
+    const char *command, *apikey_file = NULL, *env;
+    char *apikey = NULL, *lua_dir, err[512];
+    int json = 0, status, opt;
+    struct engine *e;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2)
+        usage_error("%s", "missing command");
+    command = argv[1];
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
+        printf("qxtv %s -- a scriptable carrier two-element verification engine\n\n%s%s",
+               QXTV_VERSION, usage_text, options_text);
+        return 0;
+    }
+    if (strcmp(command, "--version") == 0) {
+        printf("qxtv %s\n", QXTV_VERSION);
+        return 0;
+    }
+    if (strcmp(command, "sim") == 0)
+        return run_sim(argc - 1, argv + 1);
+    if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 && strcmp(command, "-e") != 0)
+        usage_error("unknown command '%s'", command);
+
+    cfg.timeout_ms = 10000;
+    cfg.connect_timeout_ms = 3000;
+    cfg.max_connections = 1024;
+    cfg.endpoint = (env = getenv("QXT_ENDPOINT")) && *env ? env : DEFAULT_ENDPOINT;
+
+    /* run and -e stop at the script (what follows is the script's own);
+     * check takes options anywhere. */
+    optind = 2;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, strcmp(command, "check") == 0 ? "h" : "+h",
+                              long_options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_ENDPOINT: cfg.endpoint = optarg; break;
+        case OPT_APIKEY_FILE: apikey_file = optarg; break;
+        case OPT_TIMEOUT: cfg.timeout_ms = parse_seconds_ms("--timeout", optarg); break;
+        case OPT_CONNECT_TIMEOUT: cfg.connect_timeout_ms = parse_seconds_ms("--connect-timeout", optarg); break;
+        case OPT_CAFILE:
+            if (access(optarg, R_OK) != 0) {
+                fprintf(stderr, "%s: cannot read the CA file %s: %s\n", progname, optarg, strerror(errno));
+                return 2;
+            }
+            cfg.cafile = optarg;
+            break;
+        case OPT_MAX_CONNECTIONS: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 65536)
+                usage_error("--max-connections wants a number from 1 to 65536, not '%s'", optarg);
+            cfg.max_connections = v;
+            break;
+        }
+        case OPT_JSON:
+            if (strcmp(command, "check") != 0)
+                usage_error("--json is an option of check, not of %s", command);
+            json = 1;
+            break;
+        case OPT_DEBUG: cfg.debug = 1; break;
+        case 'h':
+            printf("%s%s", usage_text, options_text);
+            return 0;
+        default:
+            if (optopt)
+                usage_error("unknown option for this command: %s", argv[optind - 1]);
+            usage_error("unknown option or missing value: %s", argv[optind - 1]);
+        }
+    }
+    check_endpoint(cfg.endpoint);
+    if (apikey_file) {
+        apikey = read_apikey_file(apikey_file);
+        check_apikey(apikey, apikey_file);
+    } else if ((env = getenv("QXT_APIKEY")) && *env) {
+        apikey = strdup(env);
+        check_apikey(apikey, "QXT_APIKEY");
+    }
+    cfg.apikey = apikey;
+
+    if (strcmp(command, "check") == 0) {
+        if (argc - optind != 2)
+            usage_error("%s", "check wants exactly two arguments: MOBILE NAME");
+        if (!apikey) {
+            fprintf(stderr, "%s: no apikey: set QXT_APIKEY or pass --apikey-file FILE "
+                    "(nothing was sent)\n", progname);
+            return 2;
+        }
+    } else if (optind >= argc) {
+        usage_error("%s", strcmp(command, "run") == 0 ? "run wants a SCRIPT" : "-e wants CODE");
+    }
+
+    lua_dir = find_lua_dir();
+    cfg.lua_dir = lua_dir;
+    e = engine_new(&cfg, err, sizeof err);
+    if (apikey) {
+        memset(apikey, 0, strlen(apikey));   /* the engine holds its own copy */
+        free(apikey);
+    }
+    free(lua_dir);
+    if (!e) {
+        fprintf(stderr, "%s: %s\n", progname, err);
+        return 1;
+    }
+    if (strcmp(command, "run") == 0) {
+        status = engine_run_file(e, argv[optind], argc - optind - 1, argv + optind + 1);
+    } else if (strcmp(command, "-e") == 0) {
+        status = engine_run_string(e, argv[optind], argc - optind - 1, argv + optind + 1);
+    } else {
+        char *args[3] = { argv[optind], argv[optind + 1], json ? "json" : "text" };
+        status = engine_run_module(e, "qxt.cli.check", 3, args);
+    }
+    engine_free(e);
+    return status;
+}
