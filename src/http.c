@@ -42,6 +42,7 @@ struct http {
     struct http_request *pool;     /* finished requests kept for reuse */
     struct http_socket *sockets;   /* doubly linked */
     size_t nrunning;
+    long connects;                 /* new connections opened, ever */
 };
 
 static void check_finished(struct http *http);
@@ -171,6 +172,9 @@ static void finish(struct http_request *req, CURLcode rc)
 
     curl_multi_remove_handle(http->multi, req->easy);
     unlink_running(req);
+    long connects = 0;
+    curl_easy_getinfo(req->easy, CURLINFO_NUM_CONNECTS, &connects);
+    http->connects += connects;
     curl_easy_getinfo(req->easy, CURLINFO_TOTAL_TIME_T, &total_us);
     resp.total_ms = (double)total_us / 1000.0;
     resp.body = req->resp ? req->resp : "";
@@ -307,6 +311,11 @@ void http_cancel(struct http_request *req)
 size_t http_running(const struct http *http)
 {
     return http->nrunning;
+}
+
+long http_connects(const struct http *http)
+{
+    return http->connects;
 }
 
 struct http *http_new(struct loop *loop, const struct http_options *opts, char *err, size_t errlen)

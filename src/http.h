@@ -66,4 +66,8 @@ void http_cancel(struct http_request *req);
 /* Requests submitted and not yet done or cancelled. */
 size_t http_running(const struct http *http);
 
+/* New connections opened by finished requests so far (keep-alive keeps
+ * this well below the number of requests). */
+long http_connects(const struct http *http);
+
 #endif

@@ -34,7 +34,8 @@ static int core_config(lua_State *L)
     return 1;
 }
 
-/* qxt.stats() -> { tasks = live tasks, requests = HTTP requests in flight } */
+/* qxt.stats() -> { tasks = live tasks, requests = HTTP requests in flight,
+ * connections = connections opened so far } */
 static int core_stats(lua_State *L)
 {
     struct engine *e = lqxt_engine(L);
@@ -44,6 +45,8 @@ static int core_stats(lua_State *L)
     lua_setfield(L, -2, "tasks");
     lua_pushinteger(L, (lua_Integer)http_running(e->http));
     lua_setfield(L, -2, "requests");
+    lua_pushinteger(L, http_connects(e->http));
+    lua_setfield(L, -2, "connections");
     return 1;
 }
 

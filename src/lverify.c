@@ -61,6 +61,23 @@ static long opt_ms(lua_State *L, int opts, const char *key)
     return ms;
 }
 
+/* opts.endpoint: another http(s) URL for this query (a staging endpoint,
+ * a second simulator in tests). The string stays anchored in opts. */
+static const char *opt_endpoint(lua_State *L, int opts, const char *dflt)
+{
+    const char *url = dflt;
+
+    if (lua_isnoneornil(L, opts))
+        return dflt;
+    if (lua_getfield(L, opts, "endpoint") != LUA_TNIL) {
+        url = lua_tostring(L, -1);
+        if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+            luaL_error(L, "bad option 'endpoint' to 'verify' (an http:// or https:// URL expected)");
+    }
+    lua_pop(L, 1);
+    return url;
+}
+
 int lverify_verify(lua_State *L)
 {
     struct engine *e = lqxt_engine(L);
@@ -69,7 +86,7 @@ int lverify_verify(lua_State *L)
     struct http_request *req;
     struct task *task;
     size_t mlen, nlen, blen;
-    const char *mobile, *name;
+    const char *mobile, *name, *endpoint;
     char *body, err[256];
 
     mobile = luaL_checklstring(L, 1, &mlen);
@@ -78,6 +95,7 @@ int lverify_verify(lua_State *L)
         luaL_checktype(L, 3, LUA_TTABLE);
     ro.timeout_ms = opt_ms(L, 3, "timeout");
     ro.connect_timeout_ms = opt_ms(L, 3, "connect_timeout");
+    endpoint = opt_endpoint(L, 3, e->cfg.endpoint);
     if (!e->cfg.apikey)
         return luaL_error(L, "no apikey configured: set QXT_APIKEY or pass --apikey-file FILE");
     task = ltask_prepare_block(e, L, "verify()");
@@ -97,7 +115,7 @@ int lverify_verify(lua_State *L)
     body = qxt_form_body(e->cfg.apikey, mobile, mlen, name, nlen, &blen);
     if (!body)
         return luaL_error(L, "verify(): out of memory");
-    req = http_post(e->http, e->cfg.endpoint, body, blen, &ro, on_answer, call, err, sizeof err);
+    req = http_post(e->http, endpoint, body, blen, &ro, on_answer, call, err, sizeof err);
     free(body);
     if (!req) {
         /* Not even started: still an outcome of the outside world. */

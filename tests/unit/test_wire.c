@@ -1,0 +1,230 @@
+/* test_wire.c -- unit tests of the provider's wire format: request
+ * encoding (qxt.c), the code table (codes.c) and response decoding
+ * (lresult.c) through a real Lua state and the real lua-cjson. */
+#include "codes.h"
+#include "http.h"
+#include "lqxt.h"
+#include "qxt.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures, checks;
+
+#define CHECK(cond) do { checks++; if (!(cond)) { failures++; \
+    fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+
+static const char *KEY = "0123456789abcdef0123456789abcdef";
+
+static void test_form_body(void)
+{
+    size_t len;
+    char *b = qxt_form_body(KEY, "13972565391", 11, "张三", strlen("张三"), &len);
+    CHECK(b && strcmp(b, "apikey=0123456789abcdef0123456789abcdef&mobile=13972565391&name=%E5%BC%A0%E4%B8%89") == 0);
+    CHECK(b && len == strlen(b));
+    free(b);
+    /* Separators and blanks inside values cannot break the form apart. */
+    b = qxt_form_body("k&y=1", "1 2+3", 5, "a&name=b", 8, &len);
+    CHECK(b && strcmp(b, "apikey=k%26y%3D1&mobile=1%202%2B3&name=a%26name%3Db") == 0);
+    free(b);
+    /* Middle dot and a character beyond the BMP are sent as UTF-8 bytes. */
+    b = qxt_form_body(KEY, "1", 1, "阿·𠀀", strlen("阿·𠀀"), &len);
+    CHECK(b && strstr(b, "name=%E9%98%BF%C2%B7%F0%A0%80%80") != NULL);
+    free(b);
+}
+
+static void test_redact(void)
+{
+    char buf[] = "echo 0123456789abcdef0123456789abcdef and 0123456789abcdef0123456789abcdef!";
+    CHECK(qxt_redact(buf, strlen(buf), KEY) == 2);
+    CHECK(strstr(buf, KEY) == NULL);
+    CHECK(strncmp(buf, "echo ****", 9) == 0);
+    CHECK(qxt_redact(buf, strlen(buf), NULL) == 0);
+    CHECK(qxt_redact(buf, strlen(buf), "") == 0);
+}
+
+static void test_codes(void)
+{
+    CHECK(qxt_code_class(0) == QXT_CLASS_OK);
+    CHECK(qxt_code_class(1) == QXT_CLASS_INPUT);
+    CHECK(qxt_code_class(-1) == QXT_CLASS_ACCOUNT);
+    CHECK(qxt_code_class(-2) == QXT_CLASS_INPUT);
+    CHECK(qxt_code_class(-3) == QXT_CLASS_INPUT);
+    CHECK(qxt_code_class(-4) == QXT_CLASS_NO_RECORD);
+    CHECK(qxt_code_class(-5) == QXT_CLASS_ACCOUNT);
+    CHECK(qxt_code_class(-8) == QXT_CLASS_TRANSIENT);
+    CHECK(qxt_code_class(-9) == QXT_CLASS_ACCOUNT);
+    CHECK(qxt_code_class(42) == QXT_CLASS_ACCOUNT);   /* unknown: stop and look */
+    CHECK(strcmp(qxt_class_name(QXT_CLASS_NO_RECORD), "no_record") == 0);
+    CHECK(strcmp(qxt_code_reason(0), "Succ") == 0);
+    CHECK(qxt_code_reason(7) == NULL);
+    CHECK(strcmp(qxt_code_meaning(7), "unknown code") == 0);
+}
+
+/* Decodes one response into a result table left at the top of L. */
+static void decode(lua_State *L, long status, const char *body, int ok, const char *error)
+{
+    struct lresult_query q = { "13972565391", "张三", 11, strlen("张三"), KEY };
+    struct http_response r = { .ok = ok, .status = status, .body = body ? body : "",
+                               .body_len = body ? strlen(body) : 0, .error = error, .total_ms = 12.5 };
+    lua_settop(L, 0);
+    lresult_push(L, &q, &r);
+}
+
+static const char *str(lua_State *L, const char *field)
+{
+    lua_getfield(L, 1, field);
+    const char *s = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return s;
+}
+
+static int is_nil(lua_State *L, const char *field)
+{
+    int t = lua_getfield(L, 1, field);
+    lua_pop(L, 1);
+    return t == LUA_TNIL;
+}
+
+static lua_Integer integer(lua_State *L, const char *field)
+{
+    lua_getfield(L, 1, field);
+    lua_Integer v = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int boolean(lua_State *L, const char *field)
+{
+    lua_getfield(L, 1, field);
+    int v = lua_type(L, -1) == LUA_TBOOLEAN ? lua_toboolean(L, -1) : -1;
+    lua_pop(L, 1);
+    return v;
+}
+
+static int streq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+static void test_decode_success(lua_State *L)
+{
+    decode(L, 200, "{\"code\":0,\"reason\":\"Succ\",\"result\":{\"Mobile\":\"13972565391\",\"Name\":\"张三\","
+                   "\"Status\":\"一致\",\"Area\":\"湖北-宜昌\",\"Now_isp\":\"中国电信\"}}", 1, NULL);
+    CHECK(integer(L, "code") == 0);
+    CHECK(streq(str(L, "reason"), "Succ"));
+    CHECK(streq(str(L, "class"), "ok"));
+    CHECK(boolean(L, "consistent") == 1);
+    CHECK(streq(str(L, "status"), "一致"));
+    CHECK(streq(str(L, "area"), "湖北-宜昌"));
+    CHECK(streq(str(L, "province"), "湖北"));
+    CHECK(streq(str(L, "city"), "宜昌"));
+    CHECK(streq(str(L, "isp"), "中国电信"));
+    CHECK(streq(str(L, "mobile"), "13972565391"));
+    CHECK(streq(str(L, "name"), "张三"));
+    lua_getfield(L, 1, "latency_ms");
+    CHECK(fabs(lua_tonumber(L, -1) - 12.5) < 1e-9);
+    lua_pop(L, 1);
+    CHECK(str(L, "raw") && strstr(str(L, "raw"), "湖北-宜昌"));
+
+    decode(L, 200, "{\"code\":0,\"reason\":\"Succ\",\"result\":{\"Status\":\"不一致\",\"Area\":\"北京\",\"Now_isp\":\"中国移动\"}}", 1, NULL);
+    CHECK(boolean(L, "consistent") == 0);
+    CHECK(streq(str(L, "province"), "北京"));
+    CHECK(is_nil(L, "city"));
+
+    /* Any other status text is kept verbatim, with no verdict. */
+    decode(L, 200, "{\"code\":0,\"reason\":\"Succ\",\"result\":{\"Status\":\"未知\",\"Area\":\"\"}}", 1, NULL);
+    CHECK(is_nil(L, "consistent"));
+    CHECK(streq(str(L, "status"), "未知"));
+    CHECK(is_nil(L, "province"));
+    CHECK(is_nil(L, "isp"));
+}
+
+static void test_decode_tolerated(lua_State *L)
+{
+    /* code as a string, null result, extra fields, odd content type, non-200 with JSON */
+    decode(L, 200, "{\"code\":\"-4\",\"reason\":\"none\",\"result\":null,\"extra\":[1,2]}", 1, NULL);
+    CHECK(integer(L, "code") == -4);
+    CHECK(streq(str(L, "class"), "no_record"));
+    CHECK(is_nil(L, "consistent"));
+    CHECK(is_nil(L, "status"));
+
+    decode(L, 500, "{\"code\":-8,\"reason\":\"busy\"}", 1, NULL);
+    CHECK(integer(L, "code") == -8);
+    CHECK(streq(str(L, "class"), "transient"));
+
+    decode(L, 200, "{\"code\":\"0\",\"result\":{\"Status\":null,\"Area\":7}}", 1, NULL);
+    CHECK(integer(L, "code") == 0);
+    CHECK(streq(str(L, "reason"), "Succ"));          /* missing reason: the table's */
+    CHECK(is_nil(L, "status") && is_nil(L, "area"));
+
+    /* Every documented code gets its class. */
+    static const struct { const char *body; const char *cls; } cases[] = {
+        { "{\"code\":1}", "input" }, { "{\"code\":-1}", "account" }, { "{\"code\":-2}", "input" },
+        { "{\"code\":-3}", "input" }, { "{\"code\":-5}", "account" }, { "{\"code\":-9}", "account" },
+        { "{\"code\":99,\"reason\":\"new\"}", "account" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        decode(L, 200, cases[i].body, 1, NULL);
+        CHECK(streq(str(L, "class"), cases[i].cls));
+        CHECK(!is_nil(L, "code"));
+    }
+}
+
+static void test_decode_transport(lua_State *L)
+{
+    decode(L, 502, "<html><body>502 Bad Gateway</body></html>", 1, NULL);
+    CHECK(is_nil(L, "code"));
+    CHECK(streq(str(L, "class"), "transport"));
+    CHECK(strstr(str(L, "reason"), "HTTP 502") != NULL);
+    CHECK(strstr(str(L, "raw"), "Bad Gateway") != NULL);
+
+    static const char *const bad[] = {
+        "", "not json", "{\"code\":", "[1,2,3]", "{\"reason\":\"no code\"}", "{\"code\":0.5}",
+        "{\"code\":\"x\"}", "{\"code\":null}", "{\"code\":true}", "\"0\"", "null",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        decode(L, 200, bad[i], 1, NULL);
+        CHECK(is_nil(L, "code"));
+        CHECK(streq(str(L, "class"), "transport"));
+        CHECK(str(L, "reason") != NULL);
+    }
+
+    decode(L, 0, NULL, 0, "timeout: Operation timed out after 3001 milliseconds");
+    CHECK(streq(str(L, "class"), "transport"));
+    CHECK(strstr(str(L, "reason"), "timeout") != NULL);
+    CHECK(is_nil(L, "code") && is_nil(L, "http_status"));
+}
+
+static void test_decode_redacts_key(lua_State *L)
+{
+    decode(L, 200, "{\"code\":-1,\"reason\":\"bad key 0123456789abcdef0123456789abcdef\"}", 1, NULL);
+    CHECK(strstr(str(L, "raw"), KEY) == NULL);
+    CHECK(strstr(str(L, "reason"), KEY) == NULL);
+    decode(L, 0, NULL, 0, "failed for 0123456789abcdef0123456789abcdef");
+    CHECK(strstr(str(L, "reason"), KEY) == NULL);
+}
+
+int main(void)
+{
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    lresult_open(L);
+
+    test_form_body();
+    test_redact();
+    test_codes();
+    test_decode_success(L);
+    test_decode_tolerated(L);
+    test_decode_transport(L);
+    test_decode_redacts_key(L);
+
+    lua_close(L);
+    printf("%d checks, %d failed\n", checks, failures);
+    return failures ? 1 : 0;
+}
