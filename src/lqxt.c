@@ -4,7 +4,13 @@
 #include "http.h"
 #include "loop.h"
 
+#include <errno.h>
 #include <lauxlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codes.h"
 
 /* qxt.now() -> seconds on a monotonic clock (for intervals only). */
 static int core_now(lua_State *L)
@@ -61,7 +67,57 @@ static int core_exit_status(lua_State *L)
     return 0;
 }
 
+/* qxt.core.code_info(code) -> class, meaning, provider reason (or nil) */
+static int core_code_info(lua_State *L)
+{
+    lua_Integer code = luaL_checkinteger(L, 1);
+
+    lua_pushstring(L, qxt_class_name(qxt_code_class((long)code)));
+    lua_pushstring(L, qxt_code_meaning((long)code));
+    lua_pushstring(L, qxt_code_reason((long)code));
+    return 3;
+}
+
+/* qxt.isatty(fd) -> whether fd (0, 1, 2) is a terminal: progress display
+ * redraws a line for people, prints plain lines for logs. */
+static int core_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+/* qxt.mkdir(path) -> true | nil, message: creates path and its parents
+ * (mode 0700: outputs hold personal data), like mkdir -p. */
+static int core_mkdir(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, len + 1);
+
+    memcpy(p, path, len + 1);
+    for (char *s = p + 1; ; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+                lua_pushnil(L);
+                lua_pushfstring(L, "cannot create directory %s: %s", p, strerror(errno));
+                return 2;
+            }
+            *s = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+    { "mkdir", core_mkdir },
+    { "code_info", core_code_info },
+    { "isatty", core_isatty },
     { "verify", lverify_verify },
     { "spawn", ltask_spawn },
     { "wait", ltask_wait },

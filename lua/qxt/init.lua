@@ -1,6 +1,6 @@
 --- qxt: the library every script sees as the global `qxt`.
--- The primitives come from the engine (qxt.core, in C); this module is the
--- place for the Lua-level conveniences built on them.
+-- The primitives come from the engine (qxt.core, in C); the flow library
+-- is loaded on first use, so a three-line script pays nothing for it.
 local core = require("qxt.core")
 
 local _M = {}
@@ -9,4 +9,19 @@ for k, v in pairs(core) do
   _M[k] = v
 end
 
-return _M
+-- Sub-modules reachable as qxt.flow, qxt.retry, qxt.clean, qxt.source, ...
+local LAZY = {
+  flow = "qxt.flow", retry = "qxt.retry", clean = "qxt.clean", mask = "qxt.mask",
+  route = "qxt.route", csv = "qxt.csv", codes = "qxt.codes", source = "qxt.source",
+  sink = "qxt.sink",
+}
+
+return setmetatable(_M, {
+  __index = function(t, k)
+    local name = LAZY[k]
+    if not name then return nil end
+    local m = require(name)
+    rawset(t, k, m)
+    return m
+  end,
+})

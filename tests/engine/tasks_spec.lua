@@ -158,9 +158,9 @@ end)
 describe("the main chunk", function()
   it("ends only after every task has ended, and passes arg", function()
     local out, _, status = sim.run(sim.qxtv() .. " -e " ..
-      sim.quote("qxt.spawn(function() qxt.sleep(0.1); print('late', arg[1], ...) end)") .. " one")
+      sim.quote("local a = ...; qxt.spawn(function() qxt.sleep(0.1); print('late', arg[1], a) end)") .. " one")
     assert.are.equal(0, status)
-    assert.are.equal("late\tone\n", out)
+    assert.are.equal("late\tone\tone\n", out)
   end)
 
   it("sets the exit status with qxt.exit_status or an integer it returns", function()

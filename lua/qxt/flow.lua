@@ -1,0 +1,221 @@
+-- qxt.flow: the runner. Pulls records from a source, cleans them, verifies
+-- them with `concurrency` queries in flight (and at most `rate` a second,
+-- and at most `budget` in all), retries by policy, routes each record to
+-- exactly one sink with a reason, and returns the summary.
+--
+--   local summary = qxt.flow{
+--     source = csv_source,                 -- see qxt.source.*
+--     concurrency = 64, rate = 200, budget = 10000,
+--     retry = qxt.retry.policy{ on = {-8, "transport"}, attempts = 5 },
+--     route = function(record, result) ... end,   -- optional, nil = default
+--     sinks = { consistent = s1, inconsistent = s2, invalid = s3, unverified = s4 },
+--   }
+--
+-- Workers: `concurrency` tasks each pull the next record from the shared
+-- source until it is empty. Tasks are cooperative, so the source, the
+-- dedupe table and the counters need no locks.
+--
+-- Money: a (mobile, name) pair is queried at most once per run; duplicate
+-- rows get the first row's answer. A fatal account code (-1, -5, -9, or a
+-- code the provider does not document) halts sending at once; every record
+-- not yet answered then goes to "unverified" with "halted: <code> <reason>".
+local clean = require("qxt.clean")
+local mask = require("qxt.mask")
+local progress = require("qxt.progress")
+local ratelimit = require("qxt.ratelimit")
+local retry = require("qxt.retry")
+local route = require("qxt.route")
+local summary = require("qxt.summary")
+
+local _M = {}
+
+_M.EXIT_HALTED = 3      -- a fatal account code stopped the run
+_M.EXIT_BUDGET = 4      -- the query budget ran out before every record was sent
+
+local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, budget = true,
+                  retry = true, route = true, sinks = true, clean = true, verify = true,
+                  progress = true, quiet = true, on_result = true, log = true }
+
+local function check_options(opts)
+  if type(opts) ~= "table" then error("qxt.flow wants a table of options", 3) end
+  for k in pairs(opts) do
+    if not OPTIONS[k] then error(("qxt.flow: unknown option '%s'"):format(tostring(k)), 3) end
+  end
+  if opts.source == nil then error("qxt.flow: 'source' is required", 3) end
+  if type(opts.sinks) ~= "table" then error("qxt.flow: 'sinks' must be a table of named sinks", 3) end
+  local c = opts.concurrency or 32
+  if math.type(c) ~= "integer" or c < 1 or c > 10000 then
+    error("qxt.flow: concurrency must be an integer from 1 to 10000", 3)
+  end
+  if opts.budget ~= nil and (math.type(opts.budget) ~= "integer" or opts.budget < 0) then
+    error("qxt.flow: budget must be a whole number of queries", 3)
+  end
+end
+
+--- The record iterator of a source: an object with :records(), an array of
+--- records, or an iterator function.
+local function records_of(source)
+  if type(source) == "function" then return source end
+  if type(source) == "table" and type(source.records) == "function" then return source:records() end
+  if type(source) == "table" then
+    local i = 0
+    return function()
+      i = i + 1
+      local r = source[i]
+      if r == nil then return nil end
+      if type(r) ~= "table" then error(("qxt.flow: source item %d is not a table"):format(i)) end
+      return r
+    end
+  end
+  error("qxt.flow: source must be a source object, an array of records or an iterator", 3)
+end
+
+local function rejected(reason)
+  return { class = "rejected", reason = reason, attempts = 0 }
+end
+
+local function unsent(reason)
+  return { class = "unsent", reason = reason, attempts = 0 }
+end
+
+function _M.run(opts)
+  check_options(opts)
+  local next_record = records_of(opts.source)
+  local concurrency = opts.concurrency or 32
+  local policy = retry.from(opts.retry == nil and retry.defaults or opts.retry)
+  local limiter = opts.rate and ratelimit.new(opts.rate, opts.burst)
+  local cleaner = opts.clean == nil and clean or opts.clean
+  local verify_opts = opts.verify
+  local sinks, router = opts.sinks, opts.route
+  local budget = opts.budget
+  local log = opts.log or function(msg) io.stderr:write("qxtv: ", msg, "\n") end
+
+  local stats = summary.new()
+  local show = progress.new{ total = type(opts.source) == "table" and opts.source.total
+                             and opts.source:total() or nil,
+                             quiet = opts.quiet or opts.progress == false }
+  local answers, waiting = {}, {}     -- dedupe: final answers, rows waiting for one
+  local seq, inflight = 0, 0
+  local halted, budget_hit, broken
+
+  local function sink_for(record, result)
+    local name, rule
+    if router then name, rule = router(record, result) end
+    if name == nil then name, rule = route.outcome(result) end
+    local sink = sinks[name]
+    if not sink then
+      error(("qxt.flow: record %d was routed to '%s', which is not among the sinks"):format(
+        record.seq, tostring(name)), 0)
+    end
+    return sink, name, rule
+  end
+
+  local function finish(record, result, duplicate)
+    local sink, name, rule = sink_for(record, result)
+    result.rule = rule
+    sink:write(record, result)
+    stats:record(name, rule, result, duplicate)
+    if opts.on_result then opts.on_result(record, result, name) end
+    show:update(stats, inflight)
+  end
+
+  local function halt(result)
+    if halted then return end
+    halted = ("%s %s"):format(tostring(result.code), result.reason)
+    log(("halted: the provider answered %s; nothing more is sent. "
+         .. "Unanswered records go to 'unverified'."):format(halted))
+  end
+
+  -- Asks the provider, retrying by policy; returns the final result.
+  local function query(record)
+    local attempt = 0
+    while true do
+      if halted then return unsent("halted: " .. halted) end
+      if budget and stats.queries >= budget then
+        budget_hit = true
+        return unsent(("budget exhausted: %d queries sent"):format(budget))
+      end
+      if limiter then
+        limiter:take()
+        if halted then return unsent("halted: " .. halted) end
+      end
+      attempt = attempt + 1
+      inflight = inflight + 1
+      local r = verify(record.mobile, record.name, verify_opts)
+      inflight = inflight - 1
+      r.attempts = attempt
+      stats:query(r)
+      if r.class == "account" then
+        halt(r)
+        return r
+      end
+      local delay = policy(r, attempt)
+      if not delay then return r end
+      stats:retry(r)
+      qxt.sleep(delay)
+    end
+  end
+
+  local function process(record)
+    if record.error then return finish(record, rejected(record.error)) end
+    local ok, reason = cleaner.record(record)
+    if not ok then return finish(record, rejected(reason)) end
+    local key = record.mobile .. "\0" .. record.name
+    local known = answers[key]
+    if known then return finish(record, known, true) end
+    local queue = waiting[key]
+    if queue then queue[#queue + 1] = record; return end
+    waiting[key] = {}
+    local result = query(record)
+    -- Only a real answer is reused; an unsent or halted row is not an answer.
+    if result.code ~= nil or result.class == "transport" then answers[key] = result end
+    queue = waiting[key]
+    waiting[key] = nil
+    finish(record, result)
+    for _, dup in ipairs(queue) do finish(dup, result, answers[key] ~= nil) end
+  end
+
+  local function worker()
+    while not broken do
+      local record = next_record()
+      if record == nil then return end
+      seq = seq + 1
+      record.seq = record.seq or seq
+      local ok, err = pcall(process, record)
+      if not ok then
+        -- A mistake in a rule or a sink names the record (masked) and stops the run.
+        broken = true
+        error(("record %d (%s %s): %s"):format(record.seq, mask.mobile(record.mobile),
+          mask.name(record.name), tostring(err)), 0)
+      end
+    end
+  end
+
+  local workers = {}
+  for i = 1, concurrency do workers[i] = qxt.spawn(worker) end
+  local done = qxt.wait(workers)
+  show:finish()
+  for name, sink in pairs(sinks) do
+    if sink.close then
+      local ok, err = sink:close()
+      if ok == nil and err then error(("qxt.flow: sink '%s': %s"):format(name, err), 0) end
+    end
+  end
+  local failed = 0
+  for i = 1, concurrency do if done[i] == nil and workers[i]:status() == "failed" then failed = failed + 1 end end
+  local extra = { halted = halted, budget_exhausted = budget_hit or nil }
+  if failed > 0 then
+    extra.failed = ("%d worker(s) stopped on an error (see above)"):format(failed)
+  end
+  local result = stats:to_table(extra)
+  result.text = function() return stats:to_text(extra) end
+  result.json = function() return stats:to_json(extra) end
+  local status = 0
+  if failed > 0 then status = 1 elseif halted then status = _M.EXIT_HALTED
+  elseif budget_hit then status = _M.EXIT_BUDGET end
+  result.exit_status = status
+  if status ~= 0 then qxt.exit_status(status) end
+  return result
+end
+
+return setmetatable(_M, { __call = function(_, opts) return _M.run(opts) end })

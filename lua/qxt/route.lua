@@ -1,0 +1,43 @@
+-- qxt.route: where a record goes once its outcome is known.
+--
+-- The four outcomes of DESIGN.md, decided from the record and its result:
+--   consistent    the carrier says the number belongs to the name (一致)
+--   inconsistent  it does not (不一致)
+--   invalid       rejected before sending, or the provider said the input
+--                 was wrong (codes 1, -2, -3)
+--   unverified    no verdict: no record (-4), retries used up, a status the
+--                 provider did not document, or never sent (halted, budget)
+-- A script can route with rules of its own: a function (record, result) ->
+-- sink name [, rule name] that returns nil to fall back to these.
+local _M = {}
+
+_M.OUTCOMES = { "consistent", "inconsistent", "invalid", "unverified" }
+
+--- The default outcome of a result, and the name of the rule that chose it.
+function _M.outcome(result)
+  if result.class == "rejected" or result.class == "input" then
+    return "invalid", result.class
+  end
+  if result.class == "ok" and result.consistent == true then return "consistent", "match" end
+  if result.class == "ok" and result.consistent == false then return "inconsistent", "mismatch" end
+  return "unverified", result.class or "unknown"
+end
+
+--- A router from an ordered list of rules, each
+--   { name = "...", when = function(record, result) -> bool, to = "sink" }
+-- The first rule whose `when` holds wins; otherwise the default outcome.
+function _M.rules(list)
+  for i, rule in ipairs(list) do
+    if type(rule.when) ~= "function" or type(rule.to) ~= "string" then
+      error(("rule %d needs when = function and to = sink name"):format(i), 2)
+    end
+  end
+  return function(record, result)
+    for i, rule in ipairs(list) do
+      if rule.when(record, result) then return rule.to, rule.name or ("rule " .. i) end
+    end
+    return nil
+  end
+end
+
+return _M

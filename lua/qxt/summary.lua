@@ -1,0 +1,139 @@
+-- qxt.summary: what a run did, counted as it goes, in constant memory.
+-- Latency percentiles come from a histogram of 1% wide buckets, not from a
+-- list of every latency, so a ten-million-row run costs the same as ten.
+local cjson = require("cjson")
+local codes = require("qxt.codes")
+
+local _M = {}
+
+local Summary = {}
+Summary.__index = Summary
+
+local log, exp, floor = math.log, math.exp, math.floor
+local GROWTH = log(1.01)
+
+local function bump(t, k, n)
+  if k == nil then k = "(none)" end
+  t[k] = (t[k] or 0) + (n or 1)
+end
+
+function _M.new()
+  return setmetatable({
+    started = os.time(), t0 = qxt.now(),
+    records = 0, outcomes = {}, codes = {}, classes = {}, carriers = {}, provinces = {},
+    rules = {}, queries = 0, retries = 0, retries_by_code = {}, duplicates = 0,
+    latency_buckets = {}, latency_count = 0, latency_max = 0,
+  }, Summary)
+end
+
+--- One query sent and answered (or failed in transport).
+function Summary:query(result)
+  self.queries = self.queries + 1
+  bump(self.codes, result.code ~= nil and tostring(result.code) or "transport")
+  local ms = result.latency_ms
+  if ms and ms > 0 then
+    local b = floor(log(ms) / GROWTH)
+    bump(self.latency_buckets, b)
+    self.latency_count = self.latency_count + 1
+    if ms > self.latency_max then self.latency_max = ms end
+  end
+end
+
+function Summary:retry(result)
+  self.retries = self.retries + 1
+  bump(self.retries_by_code, result.code ~= nil and tostring(result.code) or "transport")
+end
+
+--- One record finished: its outcome (sink), the rule that chose it, its result.
+function Summary:record(outcome, rule, result, duplicate)
+  self.records = self.records + 1
+  bump(self.outcomes, outcome)
+  bump(self.rules, rule)
+  bump(self.classes, result.class)
+  if duplicate then self.duplicates = self.duplicates + 1 end
+  if result.class == "ok" then
+    bump(self.carriers, result.isp)
+    bump(self.provinces, result.province)
+  end
+end
+
+--- The latency (ms) below which a fraction p of the queries fell.
+function Summary:percentile(p)
+  if self.latency_count == 0 then return nil end
+  local keys = {}
+  for b in pairs(self.latency_buckets) do keys[#keys + 1] = b end
+  table.sort(keys)
+  local want, seen = p * self.latency_count, 0
+  for _, b in ipairs(keys) do
+    seen = seen + self.latency_buckets[b]
+    if seen >= want then return math.min(exp((b + 1) * GROWTH), self.latency_max) end
+  end
+  return self.latency_max
+end
+
+local function top(t, n)
+  local list = {}
+  for k, v in pairs(t) do list[#list + 1] = { k, v } end
+  table.sort(list, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+  local out = {}
+  for i = 1, math.min(n, #list) do out[i] = list[i] end
+  return out
+end
+
+--- A plain table for summary.json.
+function Summary:to_table(extra)
+  local wall = qxt.now() - self.t0
+  local t = {
+    records = self.records, outcomes = self.outcomes, codes = self.codes,
+    classes = self.classes, carriers = self.carriers, provinces = self.provinces,
+    rules = self.rules, queries_sent = self.queries, retries = self.retries,
+    retries_by_code = self.retries_by_code, duplicates = self.duplicates,
+    charged = tonumber(self.codes["0"] or 0),
+    latency_ms = { p50 = self:percentile(0.50), p95 = self:percentile(0.95),
+                   p99 = self:percentile(0.99), max = self.latency_count > 0 and self.latency_max or nil },
+    wall_seconds = wall, records_per_second = wall > 0 and self.records / wall or nil,
+    started_at = os.date("!%Y-%m-%dT%H:%M:%SZ", self.started),
+  }
+  for k, v in pairs(extra or {}) do t[k] = v end
+  return t
+end
+
+function Summary:to_json(extra)
+  return cjson.encode(self:to_table(extra))
+end
+
+--- The end-of-run table for people.
+function Summary:to_text(extra)
+  local t = self:to_table(extra)
+  local lines = {}
+  local function add(fmt, ...) lines[#lines + 1] = fmt:format(...) end
+  add("records    %d in %.1f s (%.0f/s)", t.records, t.wall_seconds, t.records_per_second or 0)
+  for _, o in ipairs({ "consistent", "inconsistent", "invalid", "unverified" }) do
+    add("  %-13s %d", o, t.outcomes[o] or 0)
+  end
+  for o, n in pairs(t.outcomes) do
+    if o ~= "consistent" and o ~= "inconsistent" and o ~= "invalid" and o ~= "unverified" then
+      add("  %-13s %d", o, n)
+    end
+  end
+  add("queries    %d sent, %d charged, %d retries, %d duplicate rows answered from the run",
+      t.queries_sent, t.charged, t.retries, t.duplicates)
+  for _, kv in ipairs(top(t.codes, 12)) do
+    local code = tonumber(kv[1])
+    add("  code %-9s %-7d %s", kv[1], kv[2], code and codes.meaning(code) or "no provider answer")
+  end
+  if t.latency_ms.p50 then
+    add("latency    p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", t.latency_ms.p50, t.latency_ms.p95, t.latency_ms.p99)
+  end
+  local carriers = {}
+  for _, kv in ipairs(top(t.carriers, 5)) do carriers[#carriers + 1] = kv[1] .. " " .. kv[2] end
+  if #carriers > 0 then add("carriers   %s", table.concat(carriers, ", ")) end
+  local provinces = {}
+  for _, kv in ipairs(top(t.provinces, 5)) do provinces[#provinces + 1] = kv[1] .. " " .. kv[2] end
+  if #provinces > 0 then add("provinces  %s", table.concat(provinces, ", ")) end
+  if t.halted then add("HALTED     %s", t.halted) end
+  if t.budget_exhausted then add("BUDGET     used up after %d queries", t.queries_sent) end
+  return table.concat(lines, "\n")
+end
+
+return _M
