@@ -1,0 +1,804 @@
+-- qxt.csv: a streaming RFC 4180 reader and a spreadsheet-safe writer.
+--
+-- Reading:
+--   local reader = assert(csv.open("applicants.csv", { encoding = "auto" }))
+--   reader:header()     --> { "手机号", "姓名", "备注" }
+--   reader:mapping()    --> { mobile = "手机号", name = "姓名" }
+--   for row, line, n, err in reader:rows() do ... end
+--
+-- `row` maps column names to text; `line` is the physical line where the
+-- row starts, `n` the data row number (1 for the first row after the
+-- header); `err` is nil, or says why the row is malformed (wrong number of
+-- fields, unterminated quote, text after a closing quote, an over-long
+-- line). A malformed row is still yielded, with what could be read, so the
+-- caller can route it instead of losing it. The error is a fourth value, not
+-- a field of `row`, because a CSV may well have a column called "error".
+--
+-- The file is read in chunks (opts.chunk_size, 64 KiB): memory stays
+-- constant whatever the number of rows. One record may span chunks; a
+-- record larger than opts.max_record_bytes (1 MiB) is reported as malformed
+-- and reading resumes at the next line, so one stray quote cannot swallow
+-- the rest of a file.
+--
+-- Encoding (opts.encoding): "utf-8", "gb18030" (also "gbk", "gb2312", of
+-- which it is a superset) or "auto" (default): a UTF-8 BOM means UTF-8;
+-- otherwise the first 64 KiB that contain a non-ASCII byte decide: valid
+-- UTF-8 stays UTF-8, anything else is converted from GB18030, as exported by
+-- Excel on Chinese Windows. Conversion needs the `qxt.iconv` module; bytes
+-- GB18030 cannot decode become U+FFFD, which qxt.clean rejects in a name.
+--
+-- Columns: the first non-blank row is the header. Column names are trimmed;
+-- an empty name becomes "column_N", a repeated one gets "_2", "_3"... The
+-- mobile and name columns are found by the names in csv.MOBILE_COLUMNS and
+-- csv.NAME_COLUMNS (case-insensitive) or given as opts.columns = { mobile =
+-- "联系电话", name = "客户姓名" }; opts.columns = false reads any CSV
+-- without looking for them.
+--
+-- Writing:
+--   local w = assert(csv.writer("out.csv", { "mobile", "name", "code" }))
+--   w:write{ mobile = "13972565391", name = "张三", code = 0 }
+--   w:close()
+-- Cells are quoted only when needed (comma, quote, CR, LF, a leading or
+-- trailing space). Against formula injection in spreadsheets, a cell that
+-- starts with =, +, -, @, tab or CR gets a leading apostrophe ("'=1+1"),
+-- except a plain number such as -8 or +86: provider codes are negative and
+-- must stay numbers. Reading such a file back yields the apostrophe.
+
+local _M = {}
+
+local byte, concat, find, format, gsub, lower, match, sub =
+  string.byte, table.concat, string.find, string.format, string.gsub, string.lower,
+  string.match, string.sub
+
+_M.MOBILE_COLUMNS = { "mobile", "phone", "手机号", "手机号码", "手机" }
+_M.NAME_COLUMNS = { "name", "姓名" }
+
+_M.CHUNK_SIZE = 64 * 1024
+_M.MAX_RECORD_BYTES = 1024 * 1024
+local DETECT_BYTES = 64 * 1024
+local BOM = "\239\187\191"
+
+local ENCODINGS = { ["utf-8"] = "utf-8", utf8 = "utf-8", auto = "auto",
+                    gb18030 = "gb18030", gbk = "gb18030", gb2312 = "gb18030" }
+
+----------------------------------------------------------------------------
+-- Chunk sources: functions returning the next non-empty piece of UTF-8
+-- text, or nil at the end.
+
+-- Wraps a user read function: skips empty strings, turns read errors into
+-- raised errors (the stream cannot go on), and never calls it after the end.
+local function raw_source(read, size)
+  local done = false
+  return function()
+    while not done do
+      local chunk, err = read(size)
+      if chunk == nil then
+        done = true
+        if err then
+          error("csv: read error: " .. tostring(err), 0)
+        end
+      elseif type(chunk) ~= "string" then
+        error("csv: the read function returned a " .. type(chunk) .. ", expected a string", 0)
+      elseif chunk ~= "" then
+        return chunk
+      end
+    end
+    return nil
+  end
+end
+
+-- True when s is UTF-8, allowing s to end inside a character (a chunk).
+local function utf8_prefix(s)
+  local ok, bad = utf8.len(s)
+  if ok then
+    return true
+  end
+  if bad < #s - 2 then
+    return false
+  end
+  local lead = byte(s, bad)
+  local need = (lead >= 0xF0 and lead <= 0xF4 and 4) or (lead >= 0xE0 and lead <= 0xEF and 3)
+    or (lead >= 0xC2 and lead <= 0xDF and 2)
+  if not need or #s - bad + 1 >= need then
+    return false
+  end
+  return not find(s, "[^\128-\191]", bad + 1)
+end
+
+local function load_iconv()
+  local ok, iconv = pcall(require, "qxt.iconv")
+  if not ok then
+    error("csv: GB18030 input needs the qxt.iconv module (built into qxtv): " .. tostring(iconv), 0)
+  end
+  return iconv
+end
+
+-- GB18030 -> UTF-8, chunk by chunk. A character cut by the chunk boundary
+-- waits for the next chunk; an undecodable byte becomes U+FFFD.
+local function gb18030_source(next_raw)
+  local conv = assert(load_iconv().new("UTF-8", "GB18030"))
+  local pending = ""
+  return function()
+    while true do
+      local raw = next_raw()
+      if raw == nil then
+        if pending ~= "" then
+          pending = ""
+          return "\u{FFFD}"
+        end
+        return nil
+      end
+      local data = pending .. raw
+      local out = {}
+      while true do
+        local text, left, bad = conv:convert(data)
+        if text then
+          out[#out + 1] = text
+          pending = left > 0 and sub(data, -left) or ""
+          break
+        end
+        out[#out + 1] = (conv:convert(sub(data, 1, bad - 1)))
+        out[#out + 1] = "\u{FFFD}"
+        data = sub(data, bad + 1)
+      end
+      local text = concat(out)
+      if text ~= "" then
+        return text
+      end
+    end
+  end
+end
+
+-- Decides between UTF-8 and GB18030 on the first window of DETECT_BYTES
+-- holding a non-ASCII byte; pure ASCII passes through undecided.
+local function auto_source(next_raw, on_decide)
+  local decided
+  return function()
+    if decided then
+      return decided()
+    end
+    local parts, n = {}, 0
+    while n < DETECT_BYTES do
+      local raw = next_raw()
+      if not raw then
+        break
+      end
+      parts[#parts + 1] = raw
+      n = n + #raw
+    end
+    local window = concat(parts)
+    if window == "" then
+      return nil
+    end
+    if not find(window, "[\128-\255]") then
+      return window
+    end
+    if sub(window, 1, 3) == BOM or utf8_prefix(window) then
+      decided = next_raw
+      on_decide("utf-8")
+      return window
+    end
+    local first = window
+    decided = gb18030_source(function()
+      local w = first
+      if w then
+        first = nil
+        return w
+      end
+      return next_raw()
+    end)
+    on_decide("gb18030")
+    return decided()
+  end
+end
+
+----------------------------------------------------------------------------
+-- Header and column mapping
+
+local function trim(s)
+  return match(s, "^[%s\u{3000}]*(.-)[%s\u{3000}]*$")
+end
+
+local function column_names(fields)
+  local names, seen = {}, {}
+  for i, field in ipairs(fields) do
+    local name = trim(field)
+    if name == "" then
+      name = "column_" .. i
+    end
+    if seen[name] then
+      local k = 2
+      while seen[name .. "_" .. k] do
+        k = k + 1
+      end
+      name = name .. "_" .. k
+    end
+    seen[name] = true
+    names[i] = name
+  end
+  return names
+end
+
+-- The first of `candidates` (in their order) among `names`, compared
+-- trimmed and case-insensitive.
+local function find_column(names, candidates)
+  local by_key = {}
+  for _, name in ipairs(names) do
+    local key = lower(trim(name))
+    if by_key[key] == nil then
+      by_key[key] = name
+    end
+  end
+  for _, candidate in ipairs(candidates) do
+    local name = by_key[lower(trim(candidate))]
+    if name then
+      return name
+    end
+  end
+  return nil
+end
+
+--- csv.map_columns(names, columns) -> { mobile = name, name = name } | nil, err
+-- Finds the mobile and name columns among `names` (a header, or the keys of
+-- a JSON object); `columns` is the explicit mapping of opts.columns (either
+-- field may be absent). Shared with the other sources.
+function _M.map_columns(names, columns)
+  columns = columns or {}
+  local map, missing = {}, {}
+  for _, field in ipairs({ "mobile", "name" }) do
+    local wanted = columns[field]
+    local candidates = wanted and { wanted }
+      or (field == "mobile" and _M.MOBILE_COLUMNS or _M.NAME_COLUMNS)
+    map[field] = find_column(names, candidates)
+    if not map[field] then
+      missing[#missing + 1] = format("no %s column (looked for %s)", field, concat(candidates, ", "))
+    end
+  end
+  if #missing > 0 then
+    return nil, format("%s; columns found: %s", concat(missing, "; "),
+      #names > 0 and concat(names, ", ") or "none")
+  end
+  return map
+end
+
+----------------------------------------------------------------------------
+-- Record parsing
+
+-- Parses one record that contains a quote, from buf[i]. Returns fields,
+-- next_pos, err; nil when buf ends before the record does and more data
+-- may come (the caller reads more and parses again from the start); false
+-- when the record never ends (unterminated quote at the end of the data).
+local function parse_quoted_record(buf, i, eof)
+  local fields, n, err = {}, 0, nil
+  local len = #buf
+  while true do
+    local value, c
+    if byte(buf, i) == 34 then
+      local j = i + 1
+      while true do
+        local q = find(buf, '"', j, true)
+        if not q then
+          if eof then
+            return false
+          end
+          return nil
+        end
+        if q == len and not eof then
+          return nil -- a doubled quote or the closing one? the next chunk says
+        end
+        if byte(buf, q + 1) == 34 then
+          j = q + 2
+        else
+          value = sub(buf, i + 1, q - 1)
+          i = q + 1
+          break
+        end
+      end
+      if find(value, '""', 1, true) then
+        value = gsub(value, '""', '"')
+      end
+      c = byte(buf, i)
+      if c == 13 then
+        if i == len and not eof then
+          return nil
+        end
+        if byte(buf, i + 1) == 10 then
+          i, c = i + 1, 10
+        end
+      end
+      if c ~= 44 and c ~= 10 and c ~= nil then
+        local d = find(buf, "[,\n]", i)
+        if not d then
+          if not eof then
+            return nil
+          end
+          d = len + 1
+        end
+        local stop = d - 1
+        if byte(buf, d) == 10 and byte(buf, stop) == 13 then
+          stop = stop - 1
+        end
+        value = value .. sub(buf, i, stop)
+        err = err or "has text after a closing quote"
+        i, c = d, byte(buf, d)
+      end
+    else
+      local d = find(buf, "[,\n]", i)
+      if not d then
+        if not eof then
+          return nil
+        end
+        d = len + 1
+      end
+      local stop = d - 1
+      c = byte(buf, d)
+      if c == 10 and byte(buf, stop) == 13 and stop >= i then
+        stop = stop - 1
+      end
+      value = sub(buf, i, stop)
+      i = d
+    end
+    n = n + 1
+    fields[n] = value
+    if c == 44 then
+      i = i + 1
+    else
+      return fields, i + 1, err
+    end
+  end
+end
+
+local function count_newlines(s, i, j)
+  local n = 0
+  while true do
+    local p = find(s, "\n", i, true)
+    if not p or p > j then
+      return n
+    end
+    n, i = n + 1, p + 1
+  end
+end
+
+local function split_line(text)
+  local fields, n, s = {}, 0, 1
+  while true do
+    local c = find(text, ",", s, true)
+    n = n + 1
+    if c then
+      fields[n] = sub(text, s, c - 1)
+      s = c + 1
+    else
+      fields[n] = sub(text, s)
+      return fields
+    end
+  end
+end
+
+local Reader = {}
+Reader.__index = Reader
+
+-- Appends the next chunk to the buffer, keeping positions valid.
+function Reader:_more()
+  local chunk = self._next()
+  if chunk == nil then
+    self.eof = true
+    return false
+  end
+  self.buf = self.buf .. chunk
+  return true
+end
+
+-- Skips the rest of a line too long to buffer; returns it as a malformed
+-- record.
+function Reader:_skip_long_line()
+  local line = self.line + 1
+  self.buf, self.pos = "", 1
+  while self:_more() do
+    local nl = find(self.buf, "\n", 1, true)
+    if nl then
+      self.pos = nl + 1
+      break
+    end
+    self.buf = ""
+  end
+  self.line = line
+  return nil, {}, line, format("is longer than %d bytes", self.max_record)
+end
+
+-- A record whose quote never closes: reported with its first physical line
+-- split at commas; reading resumes on the next line.
+function Reader:_unterminated(start, line)
+  local nl = find(self.buf, "\n", start, true)
+  if not nl and not self.eof then
+    self.pos = start
+    return self:_skip_long_line()
+  end
+  local stop = (nl or #self.buf + 1) - 1
+  if byte(self.buf, stop) == 13 then
+    stop = stop - 1
+  end
+  local fields = split_line(sub(self.buf, start, stop))
+  self.pos = (nl or #self.buf) + 1
+  self.line = line
+  return nil, fields, line, "has an unterminated quote"
+end
+
+function Reader:_quoted()
+  local start, line = self.pos, self.line + 1
+  while true do
+    local fields, next_pos, err = parse_quoted_record(self.buf, start, self.eof)
+    if fields then
+      local consumed = count_newlines(self.buf, start, next_pos - 1)
+      if byte(self.buf, next_pos - 1) ~= 10 then
+        consumed = consumed + 1 -- the last line, without a line end
+      end
+      if err and consumed > 1 then
+        -- A malformed record over several lines is most likely a stray quote
+        -- that swallowed the lines after it: give those lines back.
+        return self:_unterminated(start, line)
+      end
+      self.line = self.line + consumed
+      self.pos = next_pos
+      return nil, fields, line, err
+    elseif fields == false or #self.buf - start >= self.max_record then
+      return self:_unterminated(start, line)
+    else
+      self:_more() -- at the end, the next parse knows it and settles the record
+    end
+  end
+end
+
+-- The next record, skipping blank lines. Returns text, nil, line for a
+-- line without quotes (the fast path: the caller splits it at commas);
+-- nil, fields, line, err for a record with quotes or a malformed one;
+-- nothing at the end of the data.
+function Reader:_next_record()
+  while true do
+    local buf, pos = self.buf, self.pos
+    local nl = find(buf, "\n", pos, true)
+    if not nl and self.eof then
+      if pos > #buf then
+        return nil
+      end
+      nl = #buf + 1
+    end
+    if nl then
+      local stop = nl - 1
+      if byte(buf, stop) == 13 then
+        stop = stop - 1
+      end
+      local text = sub(buf, pos, stop)
+      if find(text, '"', 1, true) then
+        return self:_quoted()
+      end
+      self.pos = nl + 1
+      self.line = self.line + 1
+      if text ~= "" and not find(text, "^[ \t]*$") then
+        return text, nil, self.line
+      end
+    elseif #buf - pos >= self.max_record then
+      return self:_skip_long_line()
+    else
+      if pos > 1 then
+        self.buf, self.pos = sub(buf, pos), 1
+      end
+      self:_more()
+    end
+  end
+end
+
+--- reader:header() -> array of column names (trimmed, made unique)
+function Reader:header()
+  return table.move(self.names, 1, #self.names, 1, {})
+end
+
+--- reader:mapping() -> { mobile = column, name = column } | nil when
+-- opened with columns = false
+function Reader:mapping()
+  return self.map and { mobile = self.map.mobile, name = self.map.name }
+end
+
+--- reader:encoding() -> "utf-8" | "gb18030" | nil (auto, nothing but ASCII
+-- seen so far)
+function Reader:encoding()
+  return self.detected
+end
+
+--- reader:rows() -> iterator of row, line, row_number, err
+function Reader:rows()
+  local names, ncols = self.names, #self.names
+  return function()
+    local text, fields, line, err = self:_next_record()
+    local row = {}
+    local n
+    if text then
+      n = 0
+      local s = 1
+      while true do
+        local c = find(text, ",", s, true)
+        n = n + 1
+        if c then
+          row[names[n] or n] = sub(text, s, c - 1)
+          s = c + 1
+        else
+          row[names[n] or n] = sub(text, s)
+          break
+        end
+      end
+    elseif fields then
+      n = #fields
+      for i = 1, n do
+        row[names[i] or i] = fields[i]
+      end
+    else
+      self:close()
+      return nil
+    end
+    self.rowno = self.rowno + 1
+    local rowno = self.rowno
+    if err then
+      err = format("row %d (line %d) %s", rowno, line, err)
+    elseif n ~= ncols then
+      err = format("row %d (line %d) has %d field%s, header has %d", rowno, line, n,
+        n == 1 and "" or "s", ncols)
+    end
+    return row, line, rowno, err
+  end
+end
+
+--- reader:close(): closes the file opened by csv.open (also at the end of
+-- rows(), and by __close / __gc).
+function Reader:close()
+  if self.file then
+    local f = self.file
+    self.file = nil
+    if io.type(f) == "file" then
+      f:close()
+    end
+  end
+end
+
+Reader.__close = Reader.close
+Reader.__gc = function(self) pcall(Reader.close, self) end
+
+--- csv.reader(read, opts) -> reader | nil, err
+-- read(n) returns the next chunk of at most about n bytes, or nil at the
+-- end (file:read has that shape). opts: encoding, columns, chunk_size,
+-- max_record_bytes (see the header comment).
+function _M.reader(read, opts, file)
+  if type(read) ~= "function" then
+    error("csv.reader: expected a read function, got " .. type(read), 2)
+  end
+  opts = opts or {}
+  local encoding = ENCODINGS[lower(opts.encoding or "auto")]
+  if not encoding then
+    error(format("csv.reader: unknown encoding %q (use utf-8, gb18030 or auto)",
+      tostring(opts.encoding)), 2)
+  end
+  local chunk_size = opts.chunk_size or _M.CHUNK_SIZE
+  if math.type(chunk_size) ~= "integer" or chunk_size < 1 then
+    error("csv.reader: chunk_size must be a positive integer", 2)
+  end
+  if opts.columns ~= nil and opts.columns ~= false and type(opts.columns) ~= "table" then
+    error("csv.reader: columns must be a table { mobile = ..., name = ... } or false", 2)
+  end
+  local self = setmetatable({
+    buf = "", pos = 1, eof = false, line = 0, rowno = 0, file = file,
+    max_record = opts.max_record_bytes or _M.MAX_RECORD_BYTES,
+  }, Reader)
+  local next_raw = raw_source(read, chunk_size)
+  if encoding == "utf-8" then
+    self._next, self.detected = next_raw, "utf-8"
+  elseif encoding == "gb18030" then
+    self._next, self.detected = gb18030_source(next_raw), "gb18030"
+  else
+    self._next = auto_source(next_raw, function(e) self.detected = e end)
+  end
+
+  while #self.buf < 3 and self:_more() do end
+  if sub(self.buf, 1, 3) == BOM then
+    self.pos = 4
+  end
+  local text, fields, line, err = self:_next_record()
+  if not (text or fields) then
+    self:close()
+    return nil, "no header row (the input is empty)"
+  end
+  if err then
+    self:close()
+    return nil, format("the header (line %d) %s", line, err)
+  end
+  self.names = column_names(fields or split_line(text))
+  if opts.columns ~= false then
+    local map, why = _M.map_columns(self.names, opts.columns)
+    if not map then
+      self:close()
+      return nil, why
+    end
+    self.map = map
+  end
+  return self
+end
+
+--- csv.open(path, opts) -> reader | nil, err
+function _M.open(path, opts)
+  if type(path) ~= "string" then
+    error("csv.open: expected a path, got " .. type(path), 2)
+  end
+  local f, err = io.open(path, "rb")
+  if not f then
+    return nil, err
+  end
+  local reader, why = _M.reader(function(n) return f:read(n) end, opts, f)
+  if not reader then
+    f:close()
+    return nil, path .. ": " .. why
+  end
+  return reader
+end
+
+----------------------------------------------------------------------------
+-- Writer
+
+local function number_text(v)
+  local i = math.tointeger(v)
+  if i then
+    return format("%d", i)
+  end
+  return format("%.14g", v)
+end
+
+--- csv.cell(v) -> the CSV text of one value (quoted, formula-guarded).
+local function cell(v)
+  local s
+  local t = type(v)
+  if t == "string" then
+    s = v
+  elseif t == "number" then
+    s = number_text(v)
+  elseif t == "boolean" then
+    s = tostring(v)
+  else
+    return "" -- nil, and null markers such as cjson.null
+  end
+  if s == "" then
+    return s
+  end
+  local first = byte(s)
+  if (first == 61 or first == 43 or first == 45 or first == 64 or first == 9 or first == 13)
+      and not find(s, "^[-+]?%d+%.?%d*$") then
+    s = "'" .. s
+  end
+  if find(s, '[,"\r\n]') or byte(s) == 32 or byte(s, -1) == 32 then
+    s = '"' .. gsub(s, '"', '""') .. '"'
+  end
+  return s
+end
+_M.cell = cell
+
+local Writer = {}
+Writer.__index = Writer
+
+function Writer:_append(line)
+  local n = self.n + 1
+  self.pending[n] = line
+  self.n = n
+  if n >= self.buffer_rows then
+    return self:_drain()
+  end
+  return true
+end
+
+function Writer:_drain()
+  if self.n == 0 then
+    return true
+  end
+  local ok, err = self.file:write(concat(self.pending, "", 1, self.n))
+  self.pending, self.n = {}, 0
+  if not ok then
+    return nil, err
+  end
+  return true
+end
+
+--- writer:write(row) -> true | nil, err
+-- row maps column names to values; missing values are empty cells.
+function Writer:write(row)
+  if not self.file then
+    error("csv writer: write after close", 2)
+  end
+  local cells, columns = self.cells, self.columns
+  for i = 1, #columns do
+    cells[i] = cell(row[columns[i]])
+  end
+  return self:_append(concat(cells, ",", 1, #columns) .. self.eol)
+end
+
+--- writer:flush() -> true | nil, err
+function Writer:flush()
+  if not self.file then
+    return true
+  end
+  local ok, err = self:_drain()
+  if not ok then
+    return nil, err
+  end
+  local flushed, why = self.file:flush()
+  if not flushed then
+    return nil, why
+  end
+  return true
+end
+
+--- writer:close() -> true | nil, err
+-- Flushes; closes the file if the writer opened it. Closing twice is
+-- harmless.
+function Writer:close()
+  if not self.file then
+    return true
+  end
+  local ok, err = self:flush()
+  local f = self.file
+  self.file = nil
+  if self.owned then
+    local closed, why = f:close()
+    ok, err = ok and closed, err or why
+  end
+  if not ok then
+    return nil, err
+  end
+  return true
+end
+
+Writer.__close = Writer.close
+Writer.__gc = function(self) pcall(Writer.close, self) end
+
+--- csv.writer(path_or_file, columns, opts) -> writer | nil, err
+-- Writes the header row at once. opts.eol (default "\r\n", RFC 4180),
+-- opts.bom (default false; true helps Excel on Windows recognise UTF-8),
+-- opts.header (default true), opts.buffer_rows (default 512).
+function _M.writer(target, columns, opts)
+  opts = opts or {}
+  if type(columns) ~= "table" or #columns == 0 then
+    error("csv.writer: expected a non-empty array of column names", 2)
+  end
+  for i, name in ipairs(columns) do
+    if type(name) ~= "string" then
+      error(format("csv.writer: column %d is a %s, expected a string", i, type(name)), 2)
+    end
+  end
+  local file, owned
+  if type(target) == "string" then
+    local err
+    file, err = io.open(target, "wb")
+    if not file then
+      return nil, err
+    end
+    owned = true
+  elseif io.type(target) == "file" then
+    file = target
+  else
+    error("csv.writer: expected a path or an open file, got " .. type(target), 2)
+  end
+  local self = setmetatable({
+    file = file, owned = owned, columns = table.move(columns, 1, #columns, 1, {}),
+    cells = {}, pending = {}, n = 0, eol = opts.eol or "\r\n",
+    buffer_rows = opts.buffer_rows or 512,
+  }, Writer)
+  if opts.bom then
+    self:_append(BOM)
+  end
+  if opts.header ~= false then
+    local cells = {}
+    for i, name in ipairs(columns) do
+      cells[i] = cell(name)
+    end
+    local ok, err = self:_append(concat(cells, ",") .. self.eol)
+    if not ok then
+      return nil, err
+    end
+  end
+  return self
+end
+
+return _M

@@ -1,0 +1,162 @@
+-- qxt.retry: when to ask the provider again, and after how long.
+--
+-- A policy is a function (result, attempt) -> delay_seconds | nil, called
+-- after each answer; `attempt` is the number of the attempt that produced
+-- `result` (1 for the first). nil means the answer is final.
+--
+--   local retry = require("qxt.retry")
+--   local policy = retry.policy{ on = {-8, "transport"}, attempts = 5,
+--                                backoff = 0.2, factor = 2, max_delay = 10, jitter = 0.1 }
+--   policy({code = -8, class = "transient"}, 1)   --> about 0.2
+--   policy({code = -8, class = "transient"}, 5)   --> nil: 5 attempts in all
+--
+-- `on` mixes provider codes (-8) and result classes ("transient",
+-- "transport", "no_record"). Answers of class ok, input and account (codes
+-- 0, 1, -2, -3, -1, -5, -9, and any code the provider does not document) are
+-- never retried: they are final, and asking again would spend money or hammer
+-- a closed account. Listing one of them is a programming mistake and raises.
+-- The same guard wraps a plain function given to retry.from(), so no script
+-- can retry them by accident.
+
+local _M = {}
+
+-- Classes whose answers are final whatever a policy says.
+local FINAL_CLASSES = { ok = true, input = true, account = true }
+-- Documented codes of those classes.
+local FINAL_CODES = { [0] = "ok", [1] = "input", [-2] = "input", [-3] = "input",
+                      [-1] = "account", [-5] = "account", [-9] = "account" }
+local KNOWN_CLASSES = { ok = true, input = true, no_record = true, account = true,
+                        transient = true, transport = true }
+
+--- The defaults of DESIGN.md: -8 and transport failures, 5 attempts in all,
+-- 0.2 s doubling (capped at 10 s), +-10% jitter.
+_M.defaults = { on = { -8, "transport" }, attempts = 5, backoff = 0.2, factor = 2,
+                max_delay = 10, jitter = 0.1 }
+
+local OPTIONS = { on = true, attempts = true, backoff = true, factor = true,
+                  max_delay = true, jitter = true, random = true }
+
+local function is_final(result)
+  if type(result) ~= "table" then
+    return true
+  end
+  return FINAL_CLASSES[result.class] or FINAL_CODES[math.tointeger(result.code)] ~= nil
+end
+
+local function check_number(opts, key, min, max)
+  local v = opts[key]
+  if type(v) ~= "number" or v ~= v or v < min or (max and v > max) then
+    error(string.format("retry.policy: %s must be a number %s %s%s, got %s", key,
+      ">=", tostring(min), max and (" and <= " .. tostring(max)) or "", tostring(v)), 3)
+  end
+end
+
+-- The `on` list as two sets; raises on entries that can never be retried.
+local function compile_on(on)
+  if type(on) ~= "table" then
+    error("retry.policy: `on` must be a list of codes and class names, got " .. type(on), 3)
+  end
+  local codes, classes = {}, {}
+  for i, entry in ipairs(on) do
+    local code = math.tointeger(entry)
+    if code then
+      if FINAL_CODES[code] then
+        error(string.format("retry.policy: code %d (class %s) is final and never retried",
+          code, FINAL_CODES[code]), 3)
+      end
+      codes[code] = true
+    elseif type(entry) == "string" and KNOWN_CLASSES[entry] then
+      if FINAL_CLASSES[entry] then
+        error(string.format("retry.policy: class %q is final and never retried", entry), 3)
+      end
+      classes[entry] = true
+    else
+      error(string.format("retry.policy: on[%d] = %s is neither a code nor a class name " ..
+        "(transient, transport, no_record)", i, tostring(entry)), 3)
+    end
+  end
+  return codes, classes
+end
+
+--- retry.policy(opts) -> function(result, attempt) -> delay | nil
+-- opts: on, attempts, backoff, factor, max_delay, jitter (see defaults), and
+-- random: a function returning a number in [0, 1) (default math.random),
+-- for tests. Unknown keys raise, so a typo cannot silently mean "default".
+function _M.policy(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("retry.policy: expected a table of options, got " .. type(opts), 2)
+  end
+  for key in pairs(opts) do
+    if not OPTIONS[key] then
+      error(string.format("retry.policy: unknown option %q", tostring(key)), 2)
+    end
+  end
+  local o = {}
+  for key, v in pairs(_M.defaults) do
+    o[key] = v
+  end
+  for key, v in pairs(opts) do
+    o[key] = v
+  end
+  local codes, classes = compile_on(o.on)
+  if math.type(o.attempts) ~= "integer" or o.attempts < 1 then
+    error("retry.policy: attempts must be an integer >= 1 (it counts the first attempt), got "
+      .. tostring(o.attempts), 2)
+  end
+  check_number(o, "backoff", 0)
+  check_number(o, "factor", 1)
+  check_number(o, "max_delay", 0)
+  check_number(o, "jitter", 0, 1)
+  local random = o.random or math.random
+  if type(random) ~= "function" then
+    error("retry.policy: random must be a function, got " .. type(random), 2)
+  end
+  local attempts, backoff, factor, max_delay, jitter = o.attempts, o.backoff, o.factor,
+    o.max_delay, o.jitter
+
+  return function(result, attempt)
+    if attempt >= attempts or is_final(result) then
+      return nil
+    end
+    if not (codes[math.tointeger(result.code)] or classes[result.class]) then
+      return nil
+    end
+    local delay = math.min(max_delay, backoff * factor ^ (attempt - 1))
+    if jitter > 0 then
+      delay = delay * (1 + jitter * (2 * random() - 1))
+    end
+    return math.max(0, math.min(max_delay, delay))
+  end
+end
+
+--- retry.from(x) -> policy function
+-- x: a table of options (as retry.policy), a function (result, attempt) ->
+-- delay | nil, or nil for the defaults. A function is wrapped so that final
+-- answers are never retried and a bad return value raises with a clear
+-- message instead of stalling the run.
+function _M.from(x)
+  if x == nil or type(x) == "table" then
+    return _M.policy(x)
+  elseif type(x) == "function" then
+    return function(result, attempt)
+      if is_final(result) then
+        return nil
+      end
+      local delay = x(result, attempt)
+      if delay ~= nil and (type(delay) ~= "number" or delay ~= delay or delay < 0) then
+        error(string.format("retry policy returned %s; expected a delay in seconds (>= 0) or nil",
+          tostring(delay)), 2)
+      end
+      return delay
+    end
+  end
+  error("retry.from: expected a table of options or a function, got " .. type(x), 2)
+end
+
+--- retry.is_final(result) -> boolean: true when no policy may retry result.
+_M.is_final = function(result)
+  return is_final(result) and true or false
+end
+
+return _M
