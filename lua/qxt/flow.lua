@@ -95,7 +95,7 @@ function _M.run(opts)
                              and opts.source:total() or nil,
                              quiet = opts.quiet or opts.progress == false }
   local answers, waiting = {}, {}     -- dedupe: final answers, rows waiting for one
-  local seq, inflight = 0, 0
+  local seq, inflight, sent = 0, 0, 0
   local halted, budget_hit, broken
 
   local function sink_for(record, result)
@@ -131,7 +131,7 @@ function _M.run(opts)
     local attempt = 0
     while true do
       if halted then return unsent("halted: " .. halted) end
-      if budget and stats.queries >= budget then
+      if budget and sent >= budget then
         budget_hit = true
         return unsent(("budget exhausted: %d queries sent"):format(budget))
       end
@@ -140,6 +140,7 @@ function _M.run(opts)
         if halted then return unsent("halted: " .. halted) end
       end
       attempt = attempt + 1
+      sent = sent + 1                 -- counted when sent: the budget binds in-flight queries too
       inflight = inflight + 1
       local r = verify(record.mobile, record.name, verify_opts)
       inflight = inflight - 1
