@@ -381,11 +381,23 @@ function _M.new(opts)
       end
     end
   end
-  return setmetatable({
+  local cleaner = setmetatable({
     mobile_rules = opts.mobile_rules and copy(opts.mobile_rules) or copy(DEFAULT_MOBILE_RULES),
     name_rules = opts.name_rules and copy(opts.name_rules) or copy(DEFAULT_NAME_RULES),
     max_name_length = max,
   }, Cleaner)
+  -- Bound, so that cleaner.record(rec) works as well as cleaner:record(rec):
+  -- a cleaner is passed where the module itself would do (qxt.flow{clean=}).
+  for _, method in ipairs({ "mobile", "name", "record" }) do
+    local f = Cleaner[method]
+    cleaner[method] = function(first, ...)
+      if first == cleaner then
+        return f(cleaner, ...)
+      end
+      return f(cleaner, first, ...)
+    end
+  end
+  return cleaner
 end
 
 --- clean.reject(pattern, reason) -> rule
@@ -409,17 +421,20 @@ _M.mobile_rules = default.mobile_rules
 _M.name_rules = default.name_rules
 
 --- clean.mobile(v), clean.name(v), clean.record(rec [, opts]): the default
--- cleaner's methods as plain functions.
-function _M.mobile(v)
-  return default:mobile(v)
+-- cleaner's methods as plain functions (called with ':' they work too).
+_M.mobile = function(first, ...)
+  if first == _M then return default.mobile(...) end
+  return default.mobile(first, ...)
 end
 
-function _M.name(v)
-  return default:name(v)
+_M.name = function(first, ...)
+  if first == _M then return default.name(...) end
+  return default.name(first, ...)
 end
 
-function _M.record(rec, opts)
-  return default:record(rec, opts)
+_M.record = function(first, ...)
+  if first == _M then return default.record(...) end
+  return default.record(first, ...)
 end
 
 return _M

@@ -1,0 +1,151 @@
+-- qxt.sink.csv: writes each record with its input columns plus the
+-- verification result, as CSV (RFC 4180, formula-guarded: see qxt.csv).
+--
+--   local sink = require("qxt.sink.csv").open("out/consistent.csv",
+--                                            { columns = src:columns() })
+--   sink:write(record, result)
+--   sink:close()
+--
+-- Columns: the input columns (opts.columns, usually source:columns(); by
+-- default the keys of the first record's fields, mobile and name first),
+-- then sink.RESULT_COLUMNS (code, reason, status, area, isp, attempts,
+-- rule) or opts.result_columns. Input values come from record.fields, as
+-- read (not cleaned). A result column takes result[col], else record[col];
+-- `reason` falls back to record.error, so a row rejected before sending
+-- still says why. A result column whose name an input column already uses
+-- is written as "qxt_<name>" so both survive.
+--
+-- The file is created on the first write, or by close() with just the
+-- header, so an outcome that never happened still has its (empty) file and
+-- nothing is created for a run that fails before its first record.
+
+local csv = require("qxt.csv")
+
+local _M = {}
+
+_M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule" }
+
+local Sink = {}
+Sink.__index = Sink
+
+local function default_columns(fields)
+  local keys, first = {}, {}
+  for _, k in ipairs({ "mobile", "name" }) do
+    if fields[k] ~= nil then
+      first[#first + 1] = k
+    end
+  end
+  for k in pairs(fields) do
+    if type(k) == "string" and k ~= "mobile" and k ~= "name" then
+      keys[#keys + 1] = k
+    end
+  end
+  table.sort(keys)
+  return table.move(keys, 1, #keys, #first + 1, first)
+end
+
+-- Builds the header and opens the writer.
+function Sink:_open(record)
+  local inputs = self.input_columns
+  if not inputs then
+    inputs = record and default_columns(record.fields or record) or { "mobile", "name" }
+  end
+  local header, taken = {}, {}
+  for i, col in ipairs(inputs) do
+    header[i] = col
+    taken[col] = true
+  end
+  local outputs = {}
+  for _, col in ipairs(self.result_columns) do
+    local out = taken[col] and "qxt_" .. col or col
+    header[#header + 1] = out
+    taken[out] = true
+    outputs[#outputs + 1] = { from = col, to = out }
+  end
+  local writer, err = csv.writer(self.path, header, self.writer_opts)
+  if not writer then
+    return nil, err
+  end
+  self.writer, self.inputs, self.outputs, self.row = writer, inputs, outputs, {}
+  return true
+end
+
+--- sink:write(record, result) -> true | nil, err
+function Sink:write(record, result)
+  if self.closed then
+    error("csv sink: write after close", 2)
+  end
+  if not self.writer then
+    local ok, err = self:_open(record)
+    if not ok then
+      return nil, err
+    end
+  end
+  local row, fields = self.row, record.fields or record
+  for _, col in ipairs(self.inputs) do
+    row[col] = fields[col]
+  end
+  for _, out in ipairs(self.outputs) do
+    local col = out.from
+    local v = result and result[col]
+    if v == nil then
+      v = record[col]
+    end
+    if v == nil and col == "reason" then
+      v = record.error
+    end
+    row[out.to] = v
+  end
+  return self.writer:write(row)
+end
+
+--- sink:flush() -> true | nil, err
+function Sink:flush()
+  if not self.writer then
+    return true
+  end
+  return self.writer:flush()
+end
+
+--- sink:close() -> true | nil, err: flushes and closes; a sink never
+-- written to still creates its file with the header row.
+function Sink:close()
+  if self.closed then
+    return true
+  end
+  self.closed = true
+  if not self.writer then
+    local ok, err = self:_open(nil)
+    if not ok then
+      return nil, err
+    end
+  end
+  return self.writer:close()
+end
+
+--- csv_sink.open(path, opts) -> sink
+-- path: a file path or an open file. opts: { columns = {...},
+-- result_columns = {...}, bom = false, eol = "\r\n" } (see qxt.csv.writer),
+-- or simply the array of input columns.
+function _M.open(path, opts)
+  if type(path) ~= "string" and io.type(path) ~= "file" then
+    error("sink.csv: expected a path or an open file, got " .. type(path), 2)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("sink.csv: expected options or an array of columns, got " .. type(opts), 2)
+  end
+  if opts[1] ~= nil then
+    opts = { columns = opts }
+  end
+  return setmetatable({
+    path = path,
+    input_columns = opts.columns and table.move(opts.columns, 1, #opts.columns, 1, {}),
+    result_columns = opts.result_columns or _M.RESULT_COLUMNS,
+    writer_opts = { bom = opts.bom, eol = opts.eol, buffer_rows = opts.buffer_rows },
+  }, Sink)
+end
+
+_M.new = _M.open
+
+return _M
