@@ -62,7 +62,7 @@ void reqlog_write(struct reqlog *log, const struct reqlog_entry *e)
     size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
 
-    json_t *o = json_pack("{sssssosososo}",
+    json_t *o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o}",
                           "ts", ts,
                           "ip", e->ip ? e->ip : "",
                           "method", e->method,
