@@ -345,12 +345,12 @@ function Cleaner:record(rec, opts)
   if raw_name == nil then
     raw_name = rec.name
   end
-  local mobile, why = cleaner:mobile(raw_mobile)
+  local mobile, why = apply(cleaner.mobile_rules, raw_mobile, cleaner)
   if not mobile then
     return nil, why, "mobile"
   end
   local name
-  name, why = cleaner:name(raw_name)
+  name, why = apply(cleaner.name_rules, raw_name, cleaner)
   if not name then
     return nil, why, "name"
   end

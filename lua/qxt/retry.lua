@@ -116,6 +116,10 @@ function _M.policy(opts)
     o.max_delay, o.jitter
 
   return function(result, attempt)
+    if math.type(attempt) ~= "integer" or attempt < 1 then
+      error("retry policy: attempt must be the number (>= 1) of the attempt just made, got "
+        .. tostring(attempt), 2)
+    end
     if attempt >= attempts or is_final(result) then
       return nil
     end
