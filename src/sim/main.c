@@ -170,9 +170,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "qxt-sim: %s\n", err);
         goto out;
     }
+    /* The line first: whoever sees the port file can also read the line. */
+    print_url(opt.bind, server_port(server));
     if (opt.port_file && write_port_file(opt.port_file, server_port(server)) < 0)
         goto out;
-    print_url(opt.bind, server_port(server));
 
     while (sigwait(&sigs, &sig) != 0)
         ;
