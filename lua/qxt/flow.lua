@@ -112,10 +112,12 @@ function _M.run(opts)
 
   local function finish(record, result, duplicate)
     local sink, name, rule = sink_for(record, result)
-    result.rule = rule
-    sink:write(record, result)
+    -- Duplicate rows share one answer: what is theirs alone goes in a view.
+    local view = setmetatable({ rule = rule, row = record.seq, duplicate = duplicate or nil },
+                              { __index = result })
+    sink:write(record, view)
     stats:record(name, rule, result, duplicate)
-    if opts.on_result then opts.on_result(record, result, name) end
+    if opts.on_result then opts.on_result(record, view, name) end
     show:update(stats, inflight)
   end
 

@@ -9,7 +9,7 @@
 -- Columns: the input columns (opts.columns, usually source:columns(); by
 -- default the keys of the first record's fields, mobile and name first),
 -- then sink.RESULT_COLUMNS (code, reason, status, area, isp, attempts,
--- rule) or opts.result_columns. Input values come from record.fields, as
+-- rule, row: the input's data-row number) or opts.result_columns. Input values come from record.fields, as
 -- read (not cleaned). A result column takes result[col], else record[col];
 -- `reason` falls back to record.error, so a row rejected before sending
 -- still says why. A result column whose name an input column already uses
@@ -23,7 +23,7 @@ local csv = require("qxt.csv")
 
 local _M = {}
 
-_M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule" }
+_M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule", "row" }
 
 local Sink = {}
 Sink.__index = Sink
