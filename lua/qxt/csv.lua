@@ -631,7 +631,9 @@ function _M.open(path, opts)
   end
   local reader, why = _M.reader(function(n) return f:read(n) end, opts, f)
   if not reader then
-    f:close()
+    if io.type(f) == "file" then
+      f:close()
+    end
     return nil, path .. ": " .. why
   end
   return reader
