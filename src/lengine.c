@@ -180,7 +180,7 @@ static int run_main(struct engine *e, int argc, char **argv)
     if (ltask_run_all(e) < 0)
         return 1;
     if (e->exit_status >= 0)
-        status = e->exit_status;
+        return e->exit_status;     /* the script decided, knowing its tasks */
     if (status == 0 && e->failed_tasks > 0)
         status = 1;
     return status;
