@@ -79,12 +79,12 @@ function rules.mobile_text(v)
   elseif type(v) ~= "string" then
     return text_or_reason(v, "mobile")
   end
-  if find(v, "^%s*[%d.]+[eE][+]?%d+%s*$") then
+  if find(v, "[eE]") and find(v, "^%s*[%d.]+[eE][+]?%d+%s*$") then
     return nil, format("mobile %q is in scientific notation (a spreadsheet number); " ..
       "export the column as text", v)
   end
   -- "13972565391.0": a float column written out by a spreadsheet or pandas.
-  local digits = match(v, "^%s*(1%d%d%d%d%d%d%d%d%d%d)%.0+%s*$")
+  local digits = find(v, ".0", 1, true) and match(v, "^%s*(1%d%d%d%d%d%d%d%d%d%d)%.0+%s*$")
   return digits or v
 end
 
@@ -106,7 +106,9 @@ end
 -- full stop; invisible characters (zero-width spaces, word joiner, soft
 -- hyphen, a stray BOM).
 function rules.mobile_strip_separators(s)
-  s = gsub(s, "[%s%-%.()]", "")
+  if find(s, "[%s%-%.()]") then
+    s = gsub(s, "[%s%-%.()]", "")
+  end
   if find(s, "[\128-\255]") then
     s = gsub(s, "\226\128[\128-\149]", "")      -- U+2000..U+2015 spaces, zero-widths, dashes
     s = gsub(s, "\226\129\160", "")             -- U+2060 word joiner
@@ -182,7 +184,9 @@ end
 -- CJK-like characters ("张 三" is never how a name is registered); collapses
 -- other runs of blanks to one space ("Anna  Maria" -> "Anna Maria").
 function rules.name_blanks(s)
-  if find(s, "[\128-\255]") then
+  -- Lead bytes of the blanks and invisible characters below; CJK
+  -- ideographs mostly start with E4..E9, so common names skip the rewrites.
+  if find(s, "[\194\226\227\239]") then
     s = gsub(s, "\227\128\128", " ")            -- U+3000 ideographic space
     s = gsub(s, "\194\160", " ")                -- U+00A0 no-break space
     s = gsub(s, "\226\128[\128-\138]", " ")     -- U+2000..U+200A spaces
@@ -190,7 +194,9 @@ function rules.name_blanks(s)
     s = gsub(s, "\226\129\160", "")             -- U+2060 word joiner
     s = gsub(s, "\239\187\191", "")             -- U+FEFF BOM
   end
-  s = match(s, "^[ \t]*(.-)[ \t]*$")
+  if find(s, "^[ \t]") or find(s, "[ \t]$") then
+    s = match(s, "^[ \t]*(.-)[ \t]*$")
+  end
   if find(s, "[ \t]") then
     s = gsub(s, "[ \t]+", " ")
     -- A character of 3 or 4 UTF-8 bytes (CJK and the like) on both sides:
@@ -223,13 +229,19 @@ function rules.name_middle_dot(s)
   if not find(s, "[.\128-\255]") then
     return s
   end
-  for _, lookalike in ipairs(DOT_LOOKALIKES) do
-    if find(s, lookalike, 1, true) then
-      s = gsub(s, lookalike, MIDDLE_DOT)
+  if find(s, "[\206\226\227\239]") then -- the look-alikes' lead bytes
+    for _, lookalike in ipairs(DOT_LOOKALIKES) do
+      if find(s, lookalike, 1, true) then
+        s = gsub(s, lookalike, MIDDLE_DOT)
+      end
     end
   end
-  s = gsub(s, "([\128-\191]) ?[.] ?([\224-\244])", "%1" .. MIDDLE_DOT .. "%2")
-  s = gsub(s, "([\128-\191]) ?\239\188\142 ?([\224-\244])", "%1" .. MIDDLE_DOT .. "%2")
+  if find(s, ".", 1, true) then
+    s = gsub(s, "([\128-\191]) ?[.] ?([\224-\244])", "%1" .. MIDDLE_DOT .. "%2")
+  end
+  if find(s, "\239\188\142", 1, true) then
+    s = gsub(s, "([\128-\191]) ?\239\188\142 ?([\224-\244])", "%1" .. MIDDLE_DOT .. "%2")
+  end
   if find(s, MIDDLE_DOT, 1, true) then
     s = gsub(s, " ?\194\183 ?", MIDDLE_DOT)
     while find(s, MIDDLE_DOT .. MIDDLE_DOT, 1, true) do
@@ -246,7 +258,8 @@ function rules.name_validate(s, cleaner)
   if s == "" then
     return nil, "name is empty"
   end
-  local bad = find(s, "[%c\127]") or find(s, "\194[\128-\159]")
+  local special = find(s, "[\194\239]") -- lead bytes of C1 controls, U+FF10.., U+FFFD, U+00B7
+  local bad = find(s, "[%c\127]") or (special and find(s, "\194[\128-\159]"))
   if bad then
     return nil, format("name contains a control character (%s)", codepoint_label(s, bad))
   end
@@ -254,15 +267,17 @@ function rules.name_validate(s, cleaner)
   if bad then
     return nil, format("name contains a digit '%s'", sub(s, bad, bad))
   end
-  bad = find(s, "\239\188[\144-\153]")
-  if bad then
-    return nil, format("name contains a digit '%s'", sub(s, bad, bad + 2))
-  end
-  if find(s, "\239\191\189", 1, true) then
-    return nil, "name contains U+FFFD, a character lost in decoding; check the file encoding"
-  end
-  if find(s, "^\194\183") or find(s, "\194\183$") then
-    return nil, "name starts or ends with a middle dot"
+  if special then
+    bad = find(s, "\239\188[\144-\153]")
+    if bad then
+      return nil, format("name contains a digit '%s'", sub(s, bad, bad + 2))
+    end
+    if find(s, "\239\191\189", 1, true) then
+      return nil, "name contains U+FFFD, a character lost in decoding; check the file encoding"
+    end
+    if find(s, "^\194\183") or sub(s, -2) == MIDDLE_DOT then
+      return nil, "name starts or ends with a middle dot"
+    end
   end
   local n = utf8.len(s)
   local max = cleaner and cleaner.max_name_length or _M.MAX_NAME_LENGTH
