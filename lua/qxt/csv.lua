@@ -1,5 +1,7 @@
 -- qxt.csv: a streaming RFC 4180 reader and a spreadsheet-safe writer.
 --
+-- Line ends: LF, CRLF, and CR alone (old Mac exports) are all understood.
+--
 -- Reading:
 --   local reader = assert(csv.open("applicants.csv", { encoding = "auto" }))
 --   reader:header()     --> { "手机号", "姓名", "备注" }
@@ -189,6 +191,28 @@ local function auto_source(next_raw, on_decide)
     end)
     on_decide("gb18030")
     return decided()
+  end
+end
+
+-- Old Mac line ends: a file whose lines end in CR alone ("CSV (Macintosh)"
+-- from Excel for Mac) gets them turned into LF. Decided on the first chunk
+-- with a CR that is not the last byte, so a CRLF cut between chunks does
+-- not count; a file with any LF before that is left alone.
+local function cr_source(next_chunk)
+  local convert
+  return function()
+    local chunk = next_chunk()
+    if chunk and convert == nil then
+      if find(chunk, "\n", 1, true) then
+        convert = false
+      elseif find(chunk, "\r[^\n]") then
+        convert = true
+      end
+    end
+    if chunk and convert then
+      chunk = gsub(chunk, "\r", "\n")
+    end
+    return chunk
   end
 end
 
@@ -594,6 +618,7 @@ function _M.reader(read, opts, file)
   else
     self._next = auto_source(next_raw, function(e) self.detected = e end)
   end
+  self._next = cr_source(self._next)
 
   while #self.buf < 3 and self:_more() do end
   if sub(self.buf, 1, 3) == BOM then

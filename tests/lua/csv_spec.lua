@@ -73,6 +73,20 @@ describe("csv reader", function()
     end
   end)
 
+  it("understands CR-only line ends (Excel for Mac), and a CRLF cut between chunks", function()
+    local rows = all_rows(assert(csv.reader(string_reader('mobile,name\r1,"a\rb"\r2,c\r'))))
+    assert.are.equal(2, #rows)
+    assert.are.same({ mobile = "1", name = "a\nb" }, rows[1].row)
+    assert.are.equal(4, rows[2].line)
+    local crlf = "mobile,name\r\n1,a\r\n2,b\r\n"
+    for size = 1, 13 do
+      local got = all_rows(assert(csv.reader(string_reader(crlf, size), { chunk_size = size, encoding = "utf-8" })))
+      assert.are.equal(2, #got)
+      assert.are.same({ mobile = "2", name = "b" }, got[2].row)
+      assert.are.equal(3, got[2].line)
+    end
+  end)
+
   it("handles a doubled quote right at a chunk boundary and an empty quoted field", function()
     local content = 'mobile,name\n"1""2",""\n"",x\n'
     for size = 1, 9 do
