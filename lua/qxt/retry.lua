@@ -5,7 +5,7 @@
 -- `result` (1 for the first). nil means the answer is final.
 --
 --   local retry = require("qxt.retry")
---   local policy = retry.policy{ on = {-8, "transport"}, attempts = 5,
+--   local policy = retry.policy{ on = {-8, "transport"}, attempts = 5,   -- or retry{...}
 --                                backoff = 0.2, factor = 2, max_delay = 10, jitter = 0.1 }
 --   policy({code = -8, class = "transient"}, 1)   --> about 0.2
 --   policy({code = -8, class = "transient"}, 5)   --> nil: 5 attempts in all
@@ -163,4 +163,5 @@ _M.is_final = function(result)
   return is_final(result) and true or false
 end
 
-return _M
+-- qxt.retry{...} is qxt.retry.policy{...}, as the flow examples write it.
+return setmetatable(_M, { __call = function(_, opts) return _M.policy(opts) end })

@@ -97,6 +97,12 @@ describe("retry.policy", function()
     assert.matches("code %-5 %(class account%) is final", err)
   end)
 
+  it("is also reachable by calling the module, as qxt.retry{...}", function()
+    local p = retry{ attempts = 2, backoff = 1, jitter = 0 }
+    assert.are.equal(1, p(TRANSIENT, 1))
+    assert.is_nil(p(TRANSIENT, 2))
+  end)
+
   it("raises on unknown options and bad values", function()
     assert.has_error(function() retry.policy{ attemps = 3 } end)
     assert.has_error(function() retry.policy{ attempts = 0 } end)
