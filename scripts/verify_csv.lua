@@ -4,10 +4,10 @@
 --
 --   qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N]
 --            [--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME]
---            [--encoding utf-8|gb18030|auto] [--quiet]
+--            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet]
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
-              "[--encoding utf-8|gb18030|auto] [--quiet]"
+              "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet]"
 
 local function usage(msg)
   io.stderr:write("verify_csv: ", msg, "\n", USAGE, "\n")
@@ -31,7 +31,8 @@ while i <= #arg do
       local n = math.tointeger(tonumber(v)) or (NUMBERS[key] == "number" and tonumber(v))
       if not n or n <= 0 then usage(("--%s wants a positive %s, not '%s'"):format(key, NUMBERS[key], v)) end
       v = n
-    elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding") then
+    elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
+                or key == "report") then
       usage("unknown option --" .. key:gsub("_", "-"))
     end
     opts[key] = v
@@ -62,7 +63,9 @@ assert(qxt.mkdir(opts.out))
 local out_columns = source:columns()
 local sinks = {}
 for _, outcome in ipairs(qxt.route.OUTCOMES) do
-  sinks[outcome] = assert(qxt.sink.csv(opts.out .. "/" .. outcome .. ".csv", out_columns))
+  -- With a BOM, Excel on Chinese Windows opens the UTF-8 file as UTF-8.
+  sinks[outcome] = assert(qxt.sink.csv(opts.out .. "/" .. outcome .. ".csv",
+                                       { columns = out_columns, bom = true }))
 end
 
 local summary = qxt.flow{
@@ -79,6 +82,7 @@ local summary = qxt.flow{
 local f = assert(io.open(opts.out .. "/summary.json", "w"))
 f:write(summary.json(), "\n")
 f:close()
+if opts.report then assert(qxt.report.write(summary, opts.report)) end
 io.stderr:write(summary.text(), "\n")
 io.stderr:write(("outputs in %s/ (consistent, inconsistent, invalid, unverified .csv; summary.json)\n")
   :format(opts.out))

@@ -36,6 +36,10 @@ int engine_run_string(struct engine *e, const char *code, int argc, char **argv)
  * called with argv as strings. Used by CLI commands written in Lua. */
 int engine_run_module(struct engine *e, const char *module, int argc, char **argv);
 
+/* The interactive loop (qxtv repl): reads Lua lines with line editing,
+ * prints what they return (verify() results as tables). Returns 0 at EOF. */
+int engine_repl(struct engine *e);
+
 /* Cancels whatever still runs and frees everything. */
 void engine_free(struct engine *e);
 

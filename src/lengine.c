@@ -5,6 +5,7 @@
 #include "http.h"
 #include "loop.h"
 
+#include <editline/readline.h>
 #include <lauxlib.h>
 #include <lua-cjson.h>
 #include <lualib.h>
@@ -226,6 +227,88 @@ int engine_run_module(struct engine *e, const char *module, int argc, char **arg
     if (docall(e, 1, 1) != LUA_OK)
         return 1;
     return run_main(e, argc, argv);
+}
+
+/* Loads one REPL entry: as an expression first (so `verify(...)` prints
+ * its result), else as statements. Returns LUA_OK, LUA_ERRSYNTAX with the
+ * message pushed, or -1 when the chunk is incomplete (read more lines). */
+static int load_entry(lua_State *L, const char *code)
+{
+    const char *ret = lua_pushfstring(L, "return %s;", code);
+    int status = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
+
+    lua_remove(L, -2);
+    if (status == LUA_OK)
+        return LUA_OK;
+    lua_pop(L, 1);
+    status = luaL_loadbuffer(L, code, strlen(code), "=stdin");
+    if (status == LUA_ERRSYNTAX) {
+        size_t len;
+        const char *msg = lua_tolstring(L, -1, &len);
+        if (len >= 5 && strcmp(msg + len - 5, "<eof>") == 0) {
+            lua_pop(L, 1);
+            return -1;
+        }
+    }
+    return status;
+}
+
+int engine_repl(struct engine *e)
+{
+    lua_State *L = e->L;
+    luaL_Buffer entry;
+    char *line;
+    int more = 0;
+
+    /* No history file: lines typed here hold mobiles and names. */
+    printf("qxtv %s: verify(mobile, name), qxt.* and the flow library are loaded. Ctrl-D quits.\n",
+           QXTV_VERSION);
+    push_args(L, "repl", 0, NULL);
+    while ((line = readline(more ? ">> " : "qxt> ")) != NULL) {
+        int status, base;
+        if (*line)
+            add_history(line);
+        if (!more)
+            luaL_buffinit(L, &entry);
+        else
+            luaL_addchar(&entry, '\n');
+        luaL_addstring(&entry, line);
+        free(line);
+        luaL_pushresult(&entry);                     /* the entry so far */
+        status = load_entry(L, lua_tostring(L, -1));
+        if (status == -1) {                          /* incomplete: keep reading */
+            const char *sofar = lua_tostring(L, -1);
+            luaL_buffinit(L, &entry);
+            luaL_addstring(&entry, sofar);
+            lua_remove(L, -2);
+            more = 1;
+            continue;
+        }
+        more = 0;
+        lua_remove(L, -2);                           /* the entry text */
+        if (status != LUA_OK) {
+            lqxt_report(e, lua_tostring(L, -1));
+            lua_pop(L, 1);
+            continue;
+        }
+        base = lua_gettop(L);
+        if (docall(e, 0, LUA_MULTRET) != LUA_OK)
+            continue;
+        if (lua_gettop(L) >= base) {
+            int n = lua_gettop(L) - base + 1;
+            lua_getglobal(L, "require");
+            lua_pushliteral(L, "qxt.cli.repl");
+            lua_call(L, 1, 1);
+            lua_getfield(L, -1, "show");
+            lua_remove(L, -2);
+            lua_insert(L, base);
+            docall(e, n, 0);
+        }
+        lua_settop(L, 0);
+        ltask_run_all(e);                            /* what the line spawned */
+    }
+    printf("\n");
+    return 0;
 }
 
 void engine_free(struct engine *e)

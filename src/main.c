@@ -18,11 +18,14 @@
 static const char *progname = "qxtv";
 
 static const char usage_text[] =
-    "usage: qxtv run [OPTIONS] SCRIPT [ARGS...]   run a Lua flow script\n"
-    "       qxtv check [OPTIONS] [--json] MOBILE NAME   one query, for a person or as JSON\n"
-    "       qxtv -e CODE [ARGS...]                 run a line of Lua\n"
-    "       qxtv sim [OPTIONS]                     the local provider simulator (qxt-sim --help)\n"
-    "       qxtv --help | --version\n";
+    "usage: qxtv run [OPTIONS] SCRIPT [ARGS...]      run a Lua flow script\n"
+    "       qxtv check [OPTIONS] [--json] MOBILE NAME  one query, for a person or as JSON\n"
+    "       qxtv repl [OPTIONS]                        try things interactively\n"
+    "       qxtv -e CODE [ARGS...]                     run a line of Lua\n"
+    "       qxtv new NAME                              write NAME.lua, a starter flow\n"
+    "       qxtv report SUMMARY.json [REPORT.html]     the HTML report of a finished run\n"
+    "       qxtv sim [OPTIONS]                         the local provider simulator\n"
+    "       qxtv --help | --version | COMMAND --help\n";
 
 static const char options_text[] =
     "\n"
@@ -33,11 +36,57 @@ static const char options_text[] =
     "  --connect-timeout S    connection set-up, seconds (default 3)\n"
     "  --cafile FILE          trust the CA certificates in FILE for https (verification stays on)\n"
     "  --max-connections N    HTTP connections open at most (default 1024)\n"
-    "  --json                 check: print the result as one JSON object\n"
     "  --debug                full Lua tracebacks on errors\n"
     "\n"
     "The apikey is never printed. Exit status: 0 ok; 1 a script or task error, or for\n"
-    "check no verdict; 2 bad usage; a flow may choose others (see README).\n";
+    "check no verdict; 2 bad usage; 3 a flow halted on a fatal provider code (-1, -5, -9);\n"
+    "4 a flow's query budget ran out. See README.md and docs/.\n";
+
+/* `qxtv COMMAND --help`: what each command does, man-page style. */
+static const struct { const char *command, *text; } command_help[] = {
+    { "run",
+      "qxtv run [OPTIONS] SCRIPT [ARGS...]\n\n"
+      "Runs the Lua script SCRIPT in the engine. The script sees the globals verify and qxt;\n"
+      "arg holds ARGS as in the stand-alone lua (arg[0] = SCRIPT), and ... holds them too.\n"
+      "When the main chunk returns, the engine runs on until every task has ended. The\n"
+      "process exits with qxt.exit_status(n) if the script set it, else an integer the\n"
+      "chunk returned, else 1 if a task failed, else 0.\n"
+      "Example: qxtv run scripts/verify_csv.lua applicants.csv --out out/\n" },
+    { "check",
+      "qxtv check [OPTIONS] [--json] MOBILE NAME\n\n"
+      "Sends one query and prints the answer for a person, or with --json as one JSON\n"
+      "object with every field of verify()'s result. Exits 0 when the provider gave a\n"
+      "verdict (code 0), 1 otherwise, 2 without an apikey (nothing is sent).\n"
+      "Example: qxtv check --json 13972565391 张三\n" },
+    { "repl",
+      "qxtv repl [OPTIONS]\n\n"
+      "An interactive Lua prompt with line editing, verify() and the flow library loaded.\n"
+      "Each line's values are printed; verify() results as tables. Lines are not saved\n"
+      "to a history file (they hold personal data). Ctrl-D quits.\n" },
+    { "-e",
+      "qxtv -e CODE [ARGS...]\n\n"
+      "Runs CODE as a Lua chunk, as `qxtv run` runs a file.\n" },
+    { "new",
+      "qxtv new NAME\n\n"
+      "Writes NAME.lua, a commented starter flow (source, cleaning, sinks, retry, rules,\n"
+      "summary and report) that runs as is against the simulator. Never overwrites.\n" },
+    { "report",
+      "qxtv report SUMMARY.json [REPORT.html]\n\n"
+      "Writes one self-contained HTML page with charts (outcomes, codes, carriers,\n"
+      "provinces, latency, throughput and error rate over time, retries) from the\n"
+      "summary.json of a finished run. Default output: report.html beside it.\n" },
+};
+
+static int print_command_help(const char *command)
+{
+    for (size_t i = 0; i < sizeof command_help / sizeof command_help[0]; i++)
+        if (strcmp(command, command_help[i].command) == 0) {
+            printf("%s%s", command_help[i].text, strcmp(command, "new") && strcmp(command, "report") ? options_text : "");
+            return 0;
+        }
+    printf("%s%s", usage_text, options_text);
+    return 0;
+}
 
 static void usage_error(const char *fmt, const char *what)
 {
@@ -105,6 +154,15 @@ static void check_apikey(const char *key, const char *source)
     if (len != 32)
         fprintf(stderr, "%s: warning: the apikey from %s has %zu characters; the provider's keys have 32\n",
                 progname, source, len);
+}
+
+static int is_command(const char *c)
+{
+    static const char *const commands[] = { "run", "check", "-e", "repl", "new", "report" };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(c, commands[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static int is_loopback_url(const char *url)
@@ -206,9 +264,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "sim") == 0)
         return run_sim(argc - 1, argv + 1);
-    if (strcmp(command, "run") != 0 && strcmp(command, "check") != 0 && strcmp(command, "-e") != 0)
+    if (!is_command(command))
         usage_error("unknown command '%s'", command);
-
     cfg.timeout_ms = 10000;
     cfg.connect_timeout_ms = 3000;
     cfg.max_connections = 1024;
@@ -247,8 +304,7 @@ int main(int argc, char **argv)
             break;
         case OPT_DEBUG: cfg.debug = 1; break;
         case 'h':
-            printf("%s%s", usage_text, options_text);
-            return 0;
+            return print_command_help(command);
         default:
             if (optopt)
                 usage_error("unknown option for this command: %s", argv[optind - 1]);
@@ -273,6 +329,15 @@ int main(int argc, char **argv)
                     "(nothing was sent)\n", progname);
             return 2;
         }
+    } else if (strcmp(command, "new") == 0) {
+        if (argc - optind != 1)
+            usage_error("%s", "new wants one NAME");
+    } else if (strcmp(command, "report") == 0) {
+        if (argc - optind < 1 || argc - optind > 2)
+            usage_error("%s", "report wants SUMMARY.json and, optionally, REPORT.html");
+    } else if (strcmp(command, "repl") == 0) {
+        if (optind != argc)
+            usage_error("%s", "repl takes no arguments");
     } else if (optind >= argc) {
         usage_error("%s", strcmp(command, "run") == 0 ? "run wants a SCRIPT" : "-e wants CODE");
     }
@@ -293,9 +358,15 @@ int main(int argc, char **argv)
         status = engine_run_file(e, argv[optind], argc - optind - 1, argv + optind + 1);
     } else if (strcmp(command, "-e") == 0) {
         status = engine_run_string(e, argv[optind], argc - optind - 1, argv + optind + 1);
-    } else {
+    } else if (strcmp(command, "repl") == 0) {
+        status = engine_repl(e);
+    } else if (strcmp(command, "check") == 0) {
         char *args[3] = { argv[optind], argv[optind + 1], json ? "json" : "text" };
         status = engine_run_module(e, "qxt.cli.check", 3, args);
+    } else {
+        char module[32];
+        snprintf(module, sizeof module, "qxt.cli.%s", command);  /* new, report */
+        status = engine_run_module(e, module, argc - optind, argv + optind);
     }
     engine_free(e);
     return status;

@@ -23,12 +23,28 @@ function _M.new()
     records = 0, outcomes = {}, codes = {}, classes = {}, carriers = {}, provinces = {},
     rules = {}, queries = 0, retries = 0, retries_by_code = {}, duplicates = 0,
     latency_buckets = {}, latency_count = 0, latency_max = 0,
+    -- per second of the run: records finished, queries answered, failed
+    -- attempts (-8 and transport): throughput and error rate over time
+    series = {},
   }, Summary)
+end
+
+local function second(self)
+  local t = floor(qxt.now() - self.t0)
+  local p = self.series[t + 1]
+  if not p then
+    for i = #self.series + 1, t + 1 do self.series[i] = { 0, 0, 0 } end
+    p = self.series[t + 1]
+  end
+  return p
 end
 
 --- One query sent and answered (or failed in transport).
 function Summary:query(result)
   self.queries = self.queries + 1
+  local p = second(self)
+  p[2] = p[2] + 1
+  if result.class == "transient" or result.class == "transport" then p[3] = p[3] + 1 end
   bump(self.codes, result.code ~= nil and tostring(result.code) or "transport")
   local ms = result.latency_ms
   if ms and ms > 0 then
@@ -47,6 +63,8 @@ end
 --- One record finished: its outcome (sink), the rule that chose it, its result.
 function Summary:record(outcome, rule, result, duplicate)
   self.records = self.records + 1
+  local p = second(self)
+  p[1] = p[1] + 1
   bump(self.outcomes, outcome)
   bump(self.rules, rule)
   bump(self.classes, result.class)
@@ -80,6 +98,28 @@ local function top(t, n)
   return out
 end
 
+--- The latency histogram in at most `n` bins: { {from_ms, to_ms, count}... }
+function Summary:histogram(n)
+  if self.latency_count == 0 then return {} end
+  local lo, hi = math.huge, -math.huge
+  for b in pairs(self.latency_buckets) do
+    if b < lo then lo = b end
+    if b > hi then hi = b end
+  end
+  local width = math.max(1, math.ceil((hi - lo + 1) / (n or 30)))
+  local bins = {}
+  for b, count in pairs(self.latency_buckets) do
+    local i = (b - lo) // width + 1
+    bins[i] = bins[i] or { exp((lo + (i - 1) * width) * GROWTH), exp((lo + i * width) * GROWTH), 0 }
+    bins[i][3] = bins[i][3] + count
+  end
+  local out = {}
+  for i = 1, (hi - lo) // width + 1 do
+    out[#out + 1] = bins[i] or { exp((lo + (i - 1) * width) * GROWTH), exp((lo + i * width) * GROWTH), 0 }
+  end
+  return out
+end
+
 --- A plain table for summary.json.
 function Summary:to_table(extra)
   local wall = qxt.now() - self.t0
@@ -93,6 +133,9 @@ function Summary:to_table(extra)
                    p99 = self:percentile(0.99), max = self.latency_count > 0 and self.latency_max or nil },
     wall_seconds = wall, records_per_second = wall > 0 and self.records / wall or nil,
     started_at = os.date("!%Y-%m-%dT%H:%M:%SZ", self.started),
+    latency_histogram = self:histogram(30),
+    -- {records, queries, failed attempts} for each second of the run
+    per_second = self.series,
   }
   for k, v in pairs(extra or {}) do t[k] = v end
   return t
