@@ -117,7 +117,9 @@ figure{margin:8px}figcaption{font-weight:600;margin-bottom:4px}.label,.value,.le
 function _M.html(s)
   local o = s.outcomes or {}
   local kpi = {}
-  local function add(label, value) kpi[#kpi + 1] = format('<div class="kpi">%s<b>%s</b></div>', esc(label), esc(value)) end
+  local function add(label, value)
+    kpi[#kpi + 1] = format('<div class="kpi">%s<b>%s</b></div>', esc(label), esc(value))
+  end
   add("records", s.records or 0)
   for _, k in ipairs{ "consistent", "inconsistent", "invalid", "unverified" } do add(k, o[k] or 0) end
   add("queries sent", s.queries_sent or 0)
