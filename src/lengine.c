@@ -7,6 +7,7 @@
 
 #include <editline/readline.h>
 #include <lauxlib.h>
+#include <locale.h>
 #include <lua-cjson.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -260,6 +261,11 @@ int engine_repl(struct engine *e)
     char *line;
     int more = 0;
 
+    /* Line editing must know that 张三 is two characters of UTF-8; only the
+     * character type changes, so Lua's number formatting stays as it is. */
+    const char *loc = setlocale(LC_CTYPE, "");
+    if (!loc || strcmp(loc, "C") == 0 || strcmp(loc, "POSIX") == 0)
+        setlocale(LC_CTYPE, "C.UTF-8");
     /* No history file: lines typed here hold mobiles and names. */
     printf("qxtv %s: verify(mobile, name), qxt.* and the flow library are loaded. Ctrl-D quits.\n",
            QXTV_VERSION);

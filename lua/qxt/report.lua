@@ -81,6 +81,12 @@ local function lines(title, series_list, unit)
     if #pts == 1 then pts[2] = pts[1] end
     out[#out + 1] = format('<polyline class="series" fill="none" stroke="%s" stroke-width="2" points="%s"/>',
       s.color, concat(pts, " "))
+    if #s.points <= 60 then          -- short runs: mark each second
+      for _, p in ipairs(pts) do
+        local x, y = p:match("([^,]+),(.+)")
+        out[#out + 1] = format('<circle cx="%s" cy="%s" r="3" fill="%s"/>', x, y, s.color)
+      end
+    end
   end
   local lx = pad + 10
   for _, s in ipairs(series_list) do
@@ -133,11 +139,11 @@ function _M.html(s)
   local code_items = {}
   for _, kv in ipairs(pairs_by_value(s.codes)) do
     local c = tonumber(kv[1])
-    code_items[#code_items + 1] = { kv[1] .. (c and ("  " .. codes.meaning(c)) or "  (no provider answer)"), kv[2] }
+    code_items[#code_items + 1] = { kv[1] .. (c and (" " .. codes.class(c)) or " (no answer)"), kv[2] }
   end
   local hist = {}
   for _, b in ipairs(s.latency_histogram or {}) do
-    hist[#hist + 1] = { format("%.0f-%.0f ms", b[1], b[2]), b[3] }
+    hist[#hist + 1] = { format("%.3g-%.3g ms", b[1], b[2]), b[3] }
   end
   local done, errs = {}, {}
   for i, p in ipairs(s.per_second or {}) do

@@ -13,7 +13,7 @@ local log, exp, floor = math.log, math.exp, math.floor
 local GROWTH = log(1.01)
 
 local function bump(t, k, n)
-  if k == nil then k = "(none)" end
+  if k == nil then k = "(unknown)" end
   t[k] = (t[k] or 0) + (n or 1)
 end
 

@@ -11,6 +11,7 @@ QXTV_PACKAGES=(
   libcurl4-openssl-dev ca-certificates curl
   libmicrohttpd-dev libjansson-dev libcsv-dev libedit-dev
   lua-busted lua-check
+  chromium imagemagick fonts-noto-cjk
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -6,14 +6,20 @@ local cjson = require("cjson")
 
 local _M = {}
 
-local function build_dir()
+-- The qxtv binary under test, as an absolute path (specs may cd).
+local function qxtv_bin()
   local bin = os.getenv("QXTV_BIN") or "build/qxtv"
-  return (bin:gsub("/[^/]*$", ""))
+  if bin:sub(1, 1) ~= "/" then bin = os.getenv("PWD") .. "/" .. bin end
+  return bin
+end
+
+local function build_dir()
+  return (qxtv_bin():gsub("/[^/]*$", ""))
 end
 
 --- The qxtv binary under test.
 function _M.qxtv()
-  return os.getenv("QXTV_BIN") or "build/qxtv"
+  return qxtv_bin()
 end
 
 local function shell_quote(s)
