@@ -10,7 +10,7 @@ QXTV_PACKAGES=(
   liblua5.4-dev lua5.4 lua-cjson lua-cjson-dev
   libcurl4-openssl-dev ca-certificates curl
   libmicrohttpd-dev libjansson-dev libcsv-dev libedit-dev
-  lua-busted lua-check
+  lua-busted lua-check lua-sql-sqlite3
   chromium imagemagick fonts-noto-cjk
 )
 

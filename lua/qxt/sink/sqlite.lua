@@ -1,0 +1,95 @@
+-- qxt.sink.sqlite: records with their results into a table of an SQLite
+-- database (created if missing), through Debian's LuaSQL binding.
+--
+--   local sink = assert(qxt.sink.sqlite("results.db", "verified", { columns = src:columns() }))
+--
+-- Columns: the input columns, then code, reason, status, area, isp,
+-- attempts, rule, row (as the CSV sink). Rows are written in transactions
+-- of opts.batch (500) rows; close() commits the rest.
+local _M = {}
+
+_M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule", "row" }
+
+local Sink = {}
+Sink.__index = Sink
+
+local function ident(s)
+  return '"' .. tostring(s):gsub('"', '""') .. '"'
+end
+
+--- open(path, table_name [, opts]) -> sink | nil, err
+function _M.open(path, table_name, opts)
+  if type(path) ~= "string" or type(table_name) ~= "string" then
+    error("qxt.sink.sqlite(path, table [, opts]) wants two strings", 2)
+  end
+  opts = opts or {}
+  local driver = require("luasql.sqlite3")
+  local env = driver.sqlite3()
+  local conn, err = env:connect(path)
+  if not conn then
+    env:close()
+    return nil, ("%s: %s"):format(path, tostring(err))
+  end
+  local self = setmetatable({ env = env, conn = conn, table = table_name, batch = opts.batch or 500,
+                              pending = 0, input_columns = opts.columns }, Sink)
+  return self
+end
+
+function Sink:_create(record)
+  local inputs = self.input_columns
+  if not inputs then
+    inputs = {}
+    for k in pairs(record.fields or {}) do inputs[#inputs + 1] = k end
+    table.sort(inputs)
+  end
+  local cols, taken = {}, {}
+  for _, c in ipairs(inputs) do cols[#cols + 1] = { name = c, input = c }; taken[c] = true end
+  for _, c in ipairs(_M.RESULT_COLUMNS) do
+    cols[#cols + 1] = { name = taken[c] and ("qxt_" .. c) or c, result = c }
+  end
+  local defs = {}
+  for i, c in ipairs(cols) do defs[i] = ident(c.name) .. " TEXT" end
+  local ok, err = self.conn:execute(("CREATE TABLE IF NOT EXISTS %s (%s)"):format(ident(self.table),
+    table.concat(defs, ", ")))
+  if not ok then error(("qxt.sink.sqlite: %s"):format(tostring(err)), 0) end
+  self.columns = cols
+  local names = {}
+  for i, c in ipairs(cols) do names[i] = ident(c.name) end
+  self.insert = ("INSERT INTO %s (%s) VALUES ("):format(ident(self.table), table.concat(names, ", "))
+  self.conn:setautocommit(false)
+end
+
+function Sink:write(record, result)
+  if not self.columns then self:_create(record) end
+  local values = {}
+  for i, c in ipairs(self.columns) do
+    local v
+    if c.input then v = (record.fields or {})[c.input]
+    else
+      v = result[c.result]
+      if v == nil and c.result == "reason" then v = record.error end
+    end
+    values[i] = v == nil and "NULL" or ("'" .. self.conn:escape(tostring(v)) .. "'")
+  end
+  local ok, err = self.conn:execute(self.insert .. table.concat(values, ", ") .. ")")
+  if not ok then error(("qxt.sink.sqlite: %s"):format(tostring(err)), 0) end
+  self.pending = self.pending + 1
+  if self.pending >= self.batch then
+    assert(self.conn:commit())
+    self.pending = 0
+  end
+end
+
+function Sink:close()
+  if not self.conn then return true end
+  if self.columns then
+    local ok, err = self.conn:commit()
+    if not ok then return nil, err end
+  end
+  self.conn:close()
+  self.env:close()
+  self.conn = nil
+  return true
+end
+
+return _M
