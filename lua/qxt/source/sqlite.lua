@@ -67,7 +67,8 @@ function Source:columns()
   return { table.unpack(self.names) }
 end
 
-function Source:total()
+--- Unknown without running the query twice.
+function Source.total()
   return nil
 end
 
