@@ -70,6 +70,16 @@ local function records_of(source)
   error("qxt.flow: source must be a source object, an array of records or an iterator", 3)
 end
 
+-- What a duplicate row needs of an answer: not the raw body, which would
+-- make the dedupe table several times larger.
+local KEEP = { "code", "reason", "class", "consistent", "status", "area", "province", "city", "isp",
+               "attempts", "latency_ms", "mobile", "name", "http_status" }
+local function compact(result)
+  local c = {}
+  for _, k in ipairs(KEEP) do c[k] = result[k] end
+  return c
+end
+
 local function rejected(reason)
   return { class = "rejected", reason = reason, attempts = 0 }
 end
@@ -171,7 +181,7 @@ function _M.run(opts)
     waiting[key] = {}
     local result = query(record)
     -- Only a real answer is reused; an unsent or halted row is not an answer.
-    if result.code ~= nil or result.class == "transport" then answers[key] = result end
+    if result.code ~= nil or result.class == "transport" then answers[key] = compact(result) end
     queue = waiting[key]
     waiting[key] = nil
     finish(record, result)
