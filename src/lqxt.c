@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,7 +115,20 @@ static int core_mkdir(lua_State *L)
     return 1;
 }
 
+/* qxt.termwidth(fd) -> columns of the terminal on fd, or nil */
+static int core_termwidth(lua_State *L)
+{
+    struct winsize ws;
+
+    if (ioctl((int)luaL_checkinteger(L, 1), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        lua_pushinteger(L, ws.ws_col);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+    { "termwidth", core_termwidth },
     { "mkdir", core_mkdir },
     { "code_info", core_code_info },
     { "isatty", core_isatty },

@@ -1,6 +1,8 @@
 -- qxt.progress: what a long run is doing, on stderr.
 -- On a terminal one line is redrawn at most 4 times a second; otherwise
 -- (cron, CI, a log file) a plain line is printed every `interval` seconds.
+local text = require("qxt.text")
+
 local _M = {}
 
 local P = {}
@@ -50,7 +52,9 @@ function P:update(summary, inflight)
   if now - self.last < self.every then return end
   self.last = now
   if self.tty then
-    io.stderr:write("\r", self:line(summary, inflight), "\27[K")
+    -- Never wider than the terminal: a wrapped line cannot be redrawn.
+    local cols = qxt.termwidth(2) or 80
+    io.stderr:write("\r", text.truncate(self:line(summary, inflight), cols - 1), "\27[K")
     self.drawn = true
   else
     io.stderr:write(self:line(summary, inflight), "\n")

@@ -1,22 +1,15 @@
 --- The REPL's printer: verify() results as readable tables, anything else
 -- as compact Lua. Used by `qxtv repl` for the values a line returns.
+local text = require("qxt.text")
+
+local width, pad = text.width, text.pad
+
 local _M = {}
 
 local RESULT_COLUMNS = { "mobile", "name", "code", "class", "status", "area", "isp", "latency_ms" }
 
 local function is_result(v)
   return type(v) == "table" and v.class ~= nil and v.mobile ~= nil
-end
-
--- Display width: CJK characters take two columns in a terminal.
-local function width(s)
-  local w = 0
-  for _, c in utf8.codes(s) do w = w + ((c >= 0x1100 and (c <= 0x115F or c >= 0x2E80)) and 2 or 1) end
-  return w
-end
-
-local function pad(s, w)
-  return s .. string.rep(" ", w - width(s))
 end
 
 local function cell(v)
