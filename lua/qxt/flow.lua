@@ -19,6 +19,8 @@
 -- rows get the first row's answer. A fatal account code (-1, -5, -9, or a
 -- code the provider does not document) halts sending at once; every record
 -- not yet answered then goes to "unverified" with "halted: <code> <reason>".
+-- So does an endpoint that stopped answering: `transport_halt` (default
+-- max(100, 2 x concurrency)) transport failures in a row.
 local clean = require("qxt.clean")
 local mask = require("qxt.mask")
 local progress = require("qxt.progress")
@@ -34,7 +36,7 @@ _M.EXIT_BUDGET = 4      -- the query budget ran out before every record was sent
 
 local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, budget = true,
                   retry = true, route = true, sinks = true, clean = true, verify = true,
-                  progress = true, quiet = true, on_result = true, log = true }
+                  progress = true, quiet = true, on_result = true, log = true, transport_halt = true }
 
 local function check_options(opts)
   if type(opts) ~= "table" then error("qxt.flow wants a table of options", 3) end
@@ -106,7 +108,9 @@ function _M.run(opts)
                              quiet = opts.quiet or opts.progress == false }
   local answers, waiting = {}, {}     -- dedupe: final answers, rows waiting for one
   local seq, inflight, sent = 0, 0, 0
-  local halted, budget_hit, broken
+  local halted, budget_hit, broken, first_transport
+  local failing = 0                    -- transport failures in a row, over all workers
+  local transport_halt = opts.transport_halt or math.max(100, 2 * concurrency)
 
   local function sink_for(record, result)
     local name, rule
@@ -131,11 +135,11 @@ function _M.run(opts)
     show:update(stats, inflight)
   end
 
-  local function halt(result)
+  -- Stops all sending; `why` becomes every unsent record's reason.
+  local function halt(why)
     if halted then return end
-    halted = ("%s %s"):format(tostring(result.code), result.reason)
-    log(("halted: the provider answered %s; nothing more is sent. "
-         .. "Unanswered records go to 'unverified'."):format(halted))
+    halted = why
+    log(("halted: %s; nothing more is sent. Unanswered records go to 'unverified'."):format(halted))
   end
 
   -- Asks the provider, retrying by policy; returns the final result.
@@ -158,8 +162,20 @@ function _M.run(opts)
       inflight = inflight - 1
       r.attempts = attempt
       stats:query(r)
+      if r.class == "transport" then
+        first_transport = first_transport or r.reason
+        failing = failing + 1
+        -- Nothing has come back for a long while: the endpoint is down or
+        -- unreachable. Stop (resumably) instead of failing every row.
+        if failing >= transport_halt then
+          halt(("no answer from the endpoint for %d attempts in a row (%s)"):format(failing, r.reason))
+          return r
+        end
+      else
+        failing = 0
+      end
       if r.class == "account" then
-        halt(r)
+        halt(("%s %s"):format(tostring(r.code), r.reason))
         return r
       end
       local delay = policy(r, attempt)
@@ -216,6 +232,12 @@ function _M.run(opts)
   end
   local failed = 0
   for i = 1, concurrency do if done[i] == nil and workers[i]:status() == "failed" then failed = failed + 1 end end
+  if first_transport then
+    -- Say what to do, once, rather than leave people to read reasons row by row.
+    log(("%d answer(s) never came back (first: %s). Check the endpoint (QXT_ENDPOINT or --endpoint), "
+         .. "the network, or --timeout; those rows are in 'unverified'."):format(
+         stats.codes.transport or 0, first_transport))
+  end
   local extra = { halted = halted, budget_exhausted = budget_hit or nil }
   if failed > 0 then
     extra.failed = ("%d worker(s) stopped on an error (see above)"):format(failed)

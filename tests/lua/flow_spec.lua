@@ -88,6 +88,24 @@ describe("qxt.flow", function()
     qxt.exit_status(0)
   end)
 
+  it("halts when the endpoint stops answering, instead of failing every row", function()
+    local list = {}
+    for i = 1, 50 do list[i] = { "13972565391", name_of(i) } end
+    local out = sinks()
+    local messages = {}
+    local summary = qxt.flow{ source = records(list), sinks = out, concurrency = 2, quiet = true,
+                              verify = { endpoint = "http://127.0.0.1:1/Phone_TwoElements" },
+                              retry = qxt.retry.policy{ attempts = 2, backoff = 0.001, jitter = 0 },
+                              transport_halt = 10,
+                              log = function(m) messages[#messages + 1] = m end }
+    where(out, 50)
+    assert.are.equal(3, summary.exit_status)
+    assert.matches("no answer from the endpoint", summary.halted)
+    assert.is_true(summary.queries_sent <= 11, summary.queries_sent .. " sent")
+    assert.matches("Check the endpoint", table.concat(messages, "\n"))
+    qxt.exit_status(0)
+  end)
+
   it("stops at the budget and says so", function()
     local list = {}
     for i = 1, 20 do list[i] = { "13972565391", name_of(i) } end
