@@ -19,6 +19,7 @@ struct http_request {
     char *resp;                  /* response body, NUL-terminated */
     size_t resp_len, resp_cap;
     int too_large;
+    int sends;                   /* times curl was about to send this request */
     char errbuf[CURL_ERROR_SIZE];
     http_done_fn *done;
     void *data;
@@ -147,6 +148,19 @@ static size_t cb_write(char *ptr, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* Called by curl right before it sends the request on a connection. A
+ * second call means curl is resending it by itself: a reused connection
+ * died after the request went out. The provider may have received (and
+ * charged) the first one, so the resend is refused here and the failure
+ * goes back to the script, whose retry policy decides in the open. */
+static int cb_prereq(void *userp, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
+{
+    struct http_request *req = userp;
+
+    return ++req->sends > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
 static void unlink_running(struct http_request *req)
 {
     struct http *http = req->http;
@@ -188,6 +202,9 @@ static void finish(struct http_request *req, CURLcode rc)
     } else {
         if (req->too_large)
             snprintf(reason, sizeof reason, "response larger than %zu bytes", http->opts.max_body);
+        else if (req->sends > 1)
+            snprintf(reason, sizeof reason, "the connection closed after the request was sent and "
+                     "before an answer (the provider may have received it; not resent automatically)");
         else if (rc == CURLE_OPERATION_TIMEDOUT)
             snprintf(reason, sizeof reason, "timeout: %s", req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc));
         else
@@ -237,6 +254,8 @@ static CURL *new_easy(struct http *http, struct http_request *req)
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "qxtv/" QXTV_VERSION);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, cb_prereq);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, req);
     return easy;
 }
 
@@ -279,6 +298,7 @@ struct http_request *http_post(struct http *http, const char *url,
     if (req->resp)
         req->resp[0] = '\0';
     req->too_large = 0;
+    req->sends = 0;
     req->errbuf[0] = '\0';
     req->done = done;
     req->data = data;

@@ -53,6 +53,25 @@ describe("transport failures", function()
     assert.is_string(r.reason)
   end)
 
+  it("never resends a query on its own when a reused connection dies (money)", function()
+    -- libcurl would silently resend a request whose reused connection
+    -- closed without an answer; the provider may have charged the first.
+    local s = sim.start{ "--drop-rate", "0.3", "--seed", "5" }
+    local sent, dropped = 0, 0
+    local t = qxt.spawn(function()
+      for _ = 1, 150 do
+        local r = verify("13972565391", "张三", { endpoint = s.endpoint })
+        sent = sent + 1
+        if r.class == "transport" then dropped = dropped + 1 end
+      end
+    end)
+    qxt.wait(t)
+    local seen = s:stats().requests
+    s:stop()
+    assert.is_true(dropped > 20, dropped .. " dropped")
+    assert.are.equal(sent, seen)
+  end)
+
   it("a refused connection is transport", function()
     local r = verify("13972565391", "张三", { endpoint = "http://127.0.0.1:1/Phone_TwoElements" })
     assert.are.equal("transport", r.class)
