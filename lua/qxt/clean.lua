@@ -37,13 +37,18 @@ local byte, char, find, format, gsub, match, sub =
 
 local MIDDLE_DOT = "\u{B7}"
 
--- A printable form of the character of s at byte i, for reasons.
+-- A printable form of the character of s at byte i, for reasons: valid
+-- UTF-8 only (reasons land in CSV outputs), control bytes as \xNN.
 local function char_at(s, i)
-  local c = match(s, "^" .. utf8.charpattern, i)
-  if c and (byte(c) < 128 or utf8.len(c)) then
+  local b = byte(s, i)
+  if b >= 32 and b < 127 then
+    return char(b)
+  end
+  local c = b >= 128 and match(s, "^" .. utf8.charpattern, i)
+  if c and utf8.len(c) then
     return c
   end
-  return format("\\x%02X", byte(s, i))
+  return format("\\x%02X", b)
 end
 
 local function codepoint_label(s, i)
@@ -236,11 +241,14 @@ function rules.name_middle_dot(s)
       end
     end
   end
-  if find(s, ".", 1, true) then
-    s = gsub(s, "([\128-\191]) ?[.] ?([\224-\244])", "%1" .. MIDDLE_DOT .. "%2")
-  end
-  if find(s, "\239\188\142", 1, true) then
-    s = gsub(s, "([\128-\191]) ?\239\188\142 ?([\224-\244])", "%1" .. MIDDLE_DOT .. "%2")
+  -- Until nothing changes: in "张．．三" the second stop follows the dot
+  -- the first became, which one gsub pass cannot see (found by fuzzing).
+  local stops = 1
+  while stops > 0 and (find(s, ".", 1, true) or find(s, "\239\188\142", 1, true)) do
+    local fw
+    s, stops = gsub(s, "([\128-\191]) ?[.] ?([\224-\244])", "%1" .. MIDDLE_DOT .. "%2")
+    s, fw = gsub(s, "([\128-\191]) ?\239\188\142 ?([\224-\244])", "%1" .. MIDDLE_DOT .. "%2")
+    stops = stops + fw
   end
   if find(s, MIDDLE_DOT, 1, true) then
     s = gsub(s, " ?\194\183 ?", MIDDLE_DOT)
