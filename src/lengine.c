@@ -16,6 +16,8 @@
 
 int luaopen_qxt_core(lua_State *L);
 int luaopen_qxt_iconv(lua_State *L);
+int luaopen_qxt_journal_core(lua_State *L);
+int luaopen_qxt_signal(lua_State *L);
 
 static char *dup_or_null(const char *s)
 {
@@ -136,6 +138,8 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     preload(e->L, "cjson", luaopen_cjson, NULL);
     preload(e->L, "cjson.safe", luaopen_cjson_safe, NULL);
     preload(e->L, "qxt.core", luaopen_qxt_core, e);
+    preload(e->L, "qxt.journal.core", luaopen_qxt_journal_core, NULL);
+    preload(e->L, "qxt.signal", luaopen_qxt_signal, NULL);
 #ifdef QXTV_HAVE_ICONV
     preload(e->L, "qxt.iconv", luaopen_qxt_iconv, NULL);
 #endif

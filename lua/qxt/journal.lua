@@ -1,0 +1,343 @@
+--- qxt.journal: the run journal. Every answer the provider gave (and was
+-- paid for) is committed here, durably, before its row reaches a sink; a
+-- resumed run asks the journal first and the provider only for the rest.
+--
+--   local j = assert(qxt.journal.open("out/journal.sqlite",
+--                    { input = "applicants.csv", flow = "what makes this flow this flow" }))
+--   qxt.flow{ ..., journal = j }
+--
+-- The journal is an SQLite database (WAL mode, mode 0600) with no mobile
+-- and no name in it: a record is known by its input position (seq) and by
+-- an HMAC-SHA256 of its normalised pair under a random per-journal key,
+-- which lives in a separate file (PATH.key, mode 0600). Without the key the
+-- journal says nothing about who was checked; deleting the key anonymises
+-- it for good. See docs/durability.md.
+local core = require("qxt.journal.core")
+
+local _M = {}
+
+_M.FORMAT = 1
+_M.core = core
+
+-- Answers worth keeping: the provider's definitive replies. Account codes
+-- (halts), -8 and transport failures are not answers; a resumed run asks again.
+local FINAL = { ok = true, input = true, no_record = true }
+
+--- Whether a result is an answer the journal keeps (and a resume reuses).
+function _M.is_answer(result)
+  return result.code ~= nil and FINAL[result.class] == true
+end
+
+local SCHEMA = [[
+CREATE TABLE header (key TEXT PRIMARY KEY, value NOT NULL);
+CREATE TABLE answers (
+  seq INTEGER PRIMARY KEY,      -- the record's position in the input
+  pair TEXT NOT NULL,           -- HMAC-SHA256(key, mobile \0 name), 128 bits in hex
+  code INTEGER, class TEXT NOT NULL, reason TEXT, status TEXT, area TEXT, isp TEXT,
+  attempts INTEGER, rule TEXT, sink TEXT,
+  at INTEGER NOT NULL);         -- when answered, seconds since 1970 (UTC)
+CREATE INDEX answers_pair ON answers (pair);
+CREATE TABLE inflight (         -- a query sent and not answered yet
+  seq INTEGER PRIMARY KEY, attempt INTEGER NOT NULL, at INTEGER NOT NULL);
+]]
+
+local Journal = {}
+Journal.__index = Journal
+
+local function hex(s)
+  return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function read_key(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local k = f:read("a")
+  f:close()
+  return k
+end
+
+-- Writes the key file (mode 0600, synced) before the journal exists.
+local function write_key(path, key)
+  local ok, err = core.write_private(path, key)
+  if not ok then error(("journal key %s"):format(err), 0) end
+end
+
+--- The identity of an input file: size and SHA-256 of its bytes.
+function _M.identity(path)
+  local size, digest = core.sha256_file(path)
+  if not size then return nil, digest end
+  return { size = size, sha256 = digest }
+end
+
+--- A fingerprint of whatever defines a flow (its script, its options).
+function _M.fingerprint(text)
+  return hex(core.hmac("qxtv flow fingerprint", text))
+end
+
+local function prepare(self)
+  local db = self.db
+  self.st = {
+    by_seq = db:prepare("SELECT * FROM answers WHERE seq = ?"),
+    by_pair = db:prepare("SELECT * FROM answers WHERE pair = ? ORDER BY seq LIMIT 1"),
+    put = db:prepare("INSERT OR REPLACE INTO answers (seq, pair, code, class, reason, status, area, isp, "
+                     .. "attempts, rule, sink, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+    mark = db:prepare("INSERT OR REPLACE INTO inflight (seq, attempt, at) VALUES (?, ?, ?)"),
+    unmark = db:prepare("DELETE FROM inflight WHERE seq = ?"),
+    bump = db:prepare("UPDATE header SET value = value + ? WHERE key = ?"),
+    header = db:prepare("SELECT value FROM header WHERE key = ?"),
+    sync_full = db:prepare("PRAGMA synchronous = FULL"),
+    sync_normal = db:prepare("PRAGMA synchronous = NORMAL"),
+  }
+end
+
+local function header(self, key)
+  local row = self.st.header:first(key)
+  return row and row.value
+end
+
+local function create(path, keypath, opts)
+  if exists(keypath) then os.remove(keypath) end
+  local key = core.random(32)
+  write_key(keypath, key)
+  local db = core.open(path)
+  db:exec("PRAGMA journal_mode = WAL")
+  db:exec("PRAGMA synchronous = FULL")
+  db:exec("BEGIN")
+  db:exec(SCHEMA)
+  local put = db:prepare("INSERT INTO header (key, value) VALUES (?, ?)")
+  local id = opts.input and assert(_M.identity(opts.input))
+  local fields = {
+    format = _M.FORMAT, created_at = os.time(), qxtv = qxt and qxt.version or "?",
+    key_check = hex(core.hmac(key, "qxtv journal key check")),
+    input_size = id and id.size or "", input_sha256 = id and id.sha256 or "",
+    flow = opts.flow and _M.fingerprint(opts.flow) or "",
+    runs = 1, charged_twice = 0,
+  }
+  for k, v in pairs(fields) do put:run(k, v) end
+  db:exec("COMMIT")
+  return db, key
+end
+
+-- Checks an existing journal; returns db, key or nil, message.
+local function reopen(path, keypath, opts)
+  local ok, db = pcall(core.open, path)
+  if not ok then return nil, db end
+  local function refuse(msg)
+    db:close()
+    return nil, ("journal %s: %s; it cannot be resumed"):format(path, msg)
+  end
+  local okc, check = pcall(function()
+    local rows = db:prepare("PRAGMA quick_check"):all()
+    return rows[1] and rows[1].quick_check
+  end)
+  if not okc then return refuse("damaged or not a journal (" .. tostring(check):gsub("^journal [^:]*: ", "") .. ")") end
+  if check ~= "ok" then return refuse("damaged (" .. tostring(check) .. ")") end
+  local okh, fields = pcall(function()
+    local t = {}
+    for _, row in ipairs(db:prepare("SELECT key, value FROM header"):all()) do t[row.key] = row.value end
+    return t
+  end)
+  if not okh or fields.format == nil then return refuse("not a qxtv journal (no header)") end
+  if fields.format ~= _M.FORMAT then
+    return refuse(("format %s, this qxtv reads format %d"):format(tostring(fields.format), _M.FORMAT))
+  end
+  local key = read_key(keypath)
+  if not key or #key ~= 32 or hex(core.hmac(key, "qxtv journal key check")) ~= fields.key_check then
+    return refuse(("its key file %s is missing or is not this journal's"):format(keypath))
+  end
+  if opts.input then
+    local id, err = _M.identity(opts.input)
+    if not id then return refuse(err) end
+    if id.size ~= fields.input_size or id.sha256 ~= fields.input_sha256 then
+      return refuse(("it was written for another input (%s bytes, SHA-256 %s…), and %s is %d bytes, %s…")
+        :format(fields.input_size, tostring(fields.input_sha256):sub(1, 12), opts.input, id.size,
+                id.sha256:sub(1, 12)))
+    end
+  end
+  if opts.flow and _M.fingerprint(opts.flow) ~= fields.flow then
+    return refuse("the flow changed since it was written (script or options)")
+  end
+  db:exec("PRAGMA journal_mode = WAL")
+  db:exec("PRAGMA synchronous = FULL")
+  return db, key
+end
+
+--- Opens the journal at path, creating it if needed.
+--   opts.input   the input file: a journal refuses to resume another
+--   opts.flow    a text that defines the flow (refused if it changed)
+--   opts.resume  true: it must exist; false: it must not; nil: either
+--   opts.window  seconds answers wait to share one durable commit (default 0:
+--                those that arrive in the same turn of the loop)
+-- Returns the journal, or nil and a message.
+function _M.open(path, opts)
+  opts = opts or {}
+  local keypath = path .. ".key"
+  local present = exists(path)
+  if opts.resume == true and not present then
+    return nil, ("journal %s: not found; there is nothing to resume"):format(path)
+  end
+  if opts.resume == false and present then
+    return nil, ("journal %s: already there, from an earlier run"):format(path)
+  end
+  local db, key
+  if present then
+    db, key = reopen(path, keypath, opts)
+    if not db then return nil, key end
+  else
+    local ok
+    ok, db, key = pcall(create, path, keypath, opts)
+    if not ok then return nil, db end
+  end
+  local self = setmetatable({ db = db, key = key, path = path, window = opts.window or 0,
+                              charged_twice = 0, resumed = present }, Journal)
+  prepare(self)
+  -- What an earlier run left: its answers, and the queries it had in flight.
+  self.answered = db:prepare("SELECT count(*) AS n FROM answers"):first().n
+  self.stale = {}
+  self.stale_count = 0
+  for _, row in ipairs(db:prepare("SELECT seq FROM inflight"):all()) do
+    self.stale[row.seq] = true
+    self.stale_count = self.stale_count + 1
+  end
+  if present then self.st.bump:run(1, "runs") end
+  return self
+end
+
+--- The pair's keyed hash: what the journal knows a record by.
+function Journal:pair(mobile, name)
+  return hex(core.hmac(self.key, mobile .. "\0" .. name):sub(1, 16))
+end
+
+-- Once a write failed, the journal is done: every later call raises the
+-- same error (the run must stop; nothing is retried).
+local function guard(self, fn, ...)
+  if self.failed then error(self.failed, 0) end
+  local ok, err = pcall(fn, ...)
+  if not ok then
+    self.failed = tostring(err)
+    error(self.failed, 0)
+  end
+  return err
+end
+
+local function result_of(row, record)
+  local r = { code = row.code, class = row.class, reason = row.reason, status = row.status,
+              area = row.area, isp = row.isp, attempts = row.attempts or 0,
+              mobile = record.mobile, name = record.name, journaled = true }
+  if r.status == "一致" then r.consistent = true elseif r.status == "不一致" then r.consistent = false end
+  if r.area and r.area ~= "" then
+    local p, c = r.area:match("^([^-]*)%-?(.*)$")
+    if p ~= "" then r.province = p end
+    if c ~= "" then r.city = c end
+  end
+  return r
+end
+
+--- The journaled answer for a cleaned record: by its input position, else
+--- by its pair (another row's answer). Returns result, duplicate or nil.
+function Journal:lookup(record)
+  if self.answered == 0 then return nil end
+  if self.failed then error(self.failed, 0) end
+  local pair = self:pair(record.mobile, record.name)
+  local row = self.st.by_seq:first(record.seq)
+  if row then
+    if row.pair ~= pair then
+      error(("journal %s: input row %d is not the row journaled at that position: "
+             .. "the input changed"):format(self.path, record.seq), 0)
+    end
+    return result_of(row, record), false
+  end
+  row = self.st.by_pair:first(pair)
+  if row then return result_of(row, record), true end
+  return nil
+end
+
+--- A query for record seq is about to be sent (attempt n). Written before
+--- sending, so that a crash leaves it counted. Returns true when an earlier
+--- run had this record in flight too: the provider may charge it twice.
+function Journal:sending(seq, attempt)
+  local again = self.stale[seq]
+  guard(self, function()
+    -- Not synced: lost only with the machine, which loses the query too.
+    self.st.sync_normal:run()
+    self.st.mark:run(seq, attempt, os.time())
+    if again then self.st.bump:run(1, "charged_twice") end
+  end)
+  if again then
+    self.stale[seq] = nil
+    self.charged_twice = self.charged_twice + 1
+  end
+  return again == true
+end
+
+--- A query came back without an answer worth keeping.
+function Journal:sent_back(seq)
+  guard(self, function()
+    self.st.sync_normal:run()
+    self.st.unmark:run(seq)
+  end)
+end
+
+local function write_batch(self, batch)
+  guard(self, function()
+    local st, db = self.st, self.db
+    st.sync_full:run()
+    db:exec("BEGIN")
+    for i = 1, batch.n do
+      local b = batch[i]
+      st.put:run(table.unpack(b, 1, 12))
+      st.unmark:run(b[1])
+    end
+    db:exec("COMMIT")        -- fsync of the WAL: the answers are durable
+  end)
+  self.answered = self.answered + batch.n
+  self.commits = (self.commits or 0) + 1
+  return true
+end
+
+local function flush(self, batch)
+  -- Answers that come back in this turn of the loop share the commit.
+  qxt.sleep(self.window)
+  self.batch = nil
+  return write_batch(self, batch)
+end
+
+--- Commits a record's final answer, with the sink and rule it goes to;
+--- returns once it is durable. Called from a task: answers that arrive
+--- meanwhile share one commit (and one fsync).
+function Journal:commit(record, result, sink, rule)
+  if self.failed then error(self.failed, 0) end
+  local row = { record.seq, self:pair(record.mobile, record.name), result.code, result.class,
+                result.reason, result.status, result.area, result.isp, result.attempts,
+                rule, sink, os.time() }
+  local batch = self.batch
+  if not batch then
+    batch = { n = 0 }
+    self.batch = batch
+    batch.task = qxt.spawn(flush, self, batch)
+  end
+  batch.n = batch.n + 1
+  batch[batch.n] = row
+  local ok, err = qxt.wait(batch.task)
+  if not ok then error(err, 0) end
+end
+
+--- Header fields (format, created_at, runs, charged_twice, ...).
+function Journal:header(key)
+  return header(self, key)
+end
+
+function Journal:close()
+  if not self.db then return true end
+  local db = self.db
+  self.db = nil
+  return db:close()
+end
+
+return _M
