@@ -172,7 +172,9 @@ local function auto_source(next_raw, on_decide)
     if window == "" then
       return nil
     end
-    if not find(window, "[\128-\255]") then
+    -- Pure ASCII: utf8.len counts in C; a pattern class here cost 20 ns a
+    -- byte, 25 s for a 1 GB file without a non-ASCII byte (hostile_spec).
+    if utf8.len(window) == #window then
       return window
     end
     if sub(window, 1, 3) == BOM or utf8_prefix(window) then
@@ -205,7 +207,7 @@ local function cr_source(next_chunk)
     if chunk and convert == nil then
       if find(chunk, "\n", 1, true) then
         convert = false
-      elseif find(chunk, "\r[^\n]") then
+      elseif find(chunk, "\r", 1, true) and find(chunk, "\r[^\n]") then -- plain find first: fast
         convert = true
       end
     end
