@@ -11,6 +11,7 @@ QXTV_PACKAGES=(
   libcurl4-openssl-dev ca-certificates curl
   libmicrohttpd-dev libjansson-dev libcsv-dev libedit-dev libsqlite3-dev libssl-dev
   lua-busted lua-check lua-sql-sqlite3
+  openssl time
   chromium imagemagick fonts-noto-cjk
 )
 

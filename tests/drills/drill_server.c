@@ -1,0 +1,252 @@
+/* drill_server.c -- a deliberately hostile HTTP(S) server for the fault
+ * drills (tests/e2e/drills_spec.lua, docs/hardening.md). Each connection
+ * gets the misbehaviour named on the command line, whatever it asks:
+ *
+ *   drill_server MODE [--port-file F] [--tls CERT KEY] [--target URL]
+ *
+ *   ok          the provider's JSON answer for 13972565391 张三 (code 0)
+ *   slowloris   a 200 with Content-Length 1000, then one byte a second
+ *   endless     a chunked 200 that never ends (64 KiB chunks, flat out)
+ *   big         a 200 announcing and sending 100 MB
+ *   big-chunked 100 MB, chunked, no length announced
+ *   redirect-file   302 to file:///etc/passwd
+ *   redirect-host   302 to --target URL (another host: a simulator)
+ *   reset       headers and half a JSON body, then a TCP reset
+ *   silent      reads the request, never answers
+ *
+ * Listens on 127.0.0.1, a free port written to --port-file (via a
+ * temporary file and a rename). One process per connection (fork), so a
+ * slow drill never holds up the next request; each child lives at most 120
+ * s. With --tls, every connection is TLS (OpenSSL) with that certificate. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char OK_BODY[] =
+    "{\"code\":0,\"reason\":\"Succ\",\"result\":{\"Mobile\":\"13972565391\",\"Name\":\"张三\","
+    "\"Status\":\"一致\",\"Area\":\"湖北-宜昌\",\"Now_isp\":\"中国电信\"}}";
+
+struct conn {
+    int fd;
+    SSL *ssl;      /* NULL: plain TCP */
+};
+
+static int conn_write(struct conn *c, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = c->ssl ? SSL_write(c->ssl, p, (int)len) : write(c->fd, p, len);
+        if (n <= 0) {
+            if (!c->ssl && n < 0 && errno == EINTR)
+                continue;
+            return -1;             /* the client went away: the drill is over */
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int conn_printf(struct conn *c, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return conn_write(c, buf, (size_t)n);
+}
+
+static ssize_t conn_read(struct conn *c, char *buf, size_t len)
+{
+    return c->ssl ? SSL_read(c->ssl, buf, (int)len) : read(c->fd, buf, len);
+}
+
+/* Reads the request head and its Content-Length body, so that closing
+ * afterwards is an orderly close, not a reset. */
+static void read_request(struct conn *c)
+{
+    char buf[16384];
+    size_t have = 0;
+    char *end = NULL;
+    while (!end && have < sizeof buf - 1) {
+        ssize_t n = conn_read(c, buf + have, sizeof buf - 1 - have);
+        if (n <= 0)
+            return;
+        have += (size_t)n;
+        buf[have] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+    }
+    if (!end)
+        return;
+    long want = 0;
+    const char *cl = strcasestr(buf, "\r\ncontent-length:");
+    if (cl)
+        want = strtol(cl + 17, NULL, 10);
+    long got = (long)(have - (size_t)(end + 4 - buf));
+    while (got < want) {
+        ssize_t n = conn_read(c, buf, sizeof buf);
+        if (n <= 0)
+            return;
+        got += n;
+    }
+}
+
+static void send_body(struct conn *c, size_t total, int chunked)
+{
+    static char block[65536];
+    memset(block, 'x', sizeof block);
+    for (size_t sent = 0; total == 0 || sent < total; sent += sizeof block) {
+        if (chunked && conn_printf(c, "%zx\r\n", sizeof block) < 0)
+            return;
+        if (conn_write(c, block, sizeof block) < 0)
+            return;
+        if (chunked && conn_write(c, "\r\n", 2) < 0)
+            return;
+    }
+    if (chunked)
+        conn_write(c, "0\r\n\r\n", 5);
+}
+
+static void serve(struct conn *c, const char *mode, const char *target)
+{
+    read_request(c);
+    if (strcmp(mode, "ok") == 0) {
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+                       "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(OK_BODY));
+        conn_write(c, OK_BODY, strlen(OK_BODY));
+    } else if (strcmp(mode, "slowloris") == 0) {
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{");
+        for (int i = 0; i < 1000; i++) {
+            sleep(1);
+            if (conn_write(c, " ", 1) < 0)
+                return;
+        }
+    } else if (strcmp(mode, "endless") == 0 || strcmp(mode, "big-chunked") == 0) {
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n");
+        send_body(c, mode[0] == 'e' ? 0 : (size_t)100 << 20, 1);
+    } else if (strcmp(mode, "big") == 0) {
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %zu\r\n\r\n", (size_t)100 << 20);
+        send_body(c, (size_t)100 << 20, 0);
+    } else if (strncmp(mode, "redirect-", 9) == 0) {
+        const char *to = strcmp(mode, "redirect-file") == 0 ? "file:///etc/passwd" : target;
+        const char body[] = "<html><body>moved</body></html>\n";
+        conn_printf(c, "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Type: text/html\r\n"
+                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                    to ? to : "http://127.0.0.1:9/", strlen(body), body);
+    } else if (strcmp(mode, "reset") == 0) {
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %zu\r\n\r\n", strlen(OK_BODY));
+        conn_write(c, OK_BODY, strlen(OK_BODY) / 2);
+        usleep(100 * 1000);
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };   /* close = RST */
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(c->fd);
+        _exit(0);
+    } else if (strcmp(mode, "silent") == 0) {
+        sleep(120);
+    }
+}
+
+static void write_port_file(const char *path, unsigned port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = NULL, *port_file = NULL, *cert = NULL, *key = NULL, *target = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--port-file") == 0 && i + 1 < argc)
+            port_file = argv[++i];
+        else if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+            cert = argv[++i];
+            key = argv[++i];
+        } else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc)
+            target = argv[++i];
+        else if (!mode && argv[i][0] != '-')
+            mode = argv[i];
+        else {
+            fprintf(stderr, "usage: drill_server MODE [--port-file F] [--tls CERT KEY] [--target URL]\n");
+            return 2;
+        }
+    }
+    if (!mode) {
+        fprintf(stderr, "drill_server: which drill? (ok, slowloris, endless, big, ...)\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGCHLD, SIG_IGN);      /* children reap themselves */
+
+    SSL_CTX *ctx = NULL;
+    if (cert) {
+        ctx = SSL_CTX_new(TLS_server_method());
+        if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+            ERR_print_errors_fp(stderr);
+            return 1;
+        }
+    }
+
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof a;
+    if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 64) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&a, &alen) < 0) {
+        perror("drill_server");
+        return 1;
+    }
+    printf("drill_server %s listening on %s://127.0.0.1:%u/\n", mode, cert ? "https" : "http",
+           ntohs(a.sin_port));
+    fflush(stdout);
+    if (port_file)
+        write_port_file(port_file, ntohs(a.sin_port));
+
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("accept");
+            return 1;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(lfd);
+            alarm(120);
+            struct conn c = { .fd = fd };
+            if (ctx) {
+                c.ssl = SSL_new(ctx);
+                SSL_set_fd(c.ssl, fd);
+                if (SSL_accept(c.ssl) != 1)   /* e.g. the client refused our certificate */
+                    _exit(0);
+            }
+            serve(&c, mode, target);
+            if (c.ssl)
+                SSL_shutdown(c.ssl);
+            close(fd);
+            _exit(0);
+        }
+        close(fd);
+    }
+}
