@@ -5,9 +5,15 @@
 --   qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N]
 --            [--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME]
 --            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet]
+--            [--resume] [--journal FILE | --no-journal]
+--
+-- Every answer is journaled (DIR/journal.sqlite) before its row is written;
+-- after a crash, a halt or Ctrl-C, --resume rewrites the outputs from the
+-- journal and asks the provider only for what it has not answered yet.
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
-              "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet]"
+              "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] " ..
+              "[--resume] [--journal FILE | --no-journal]"
 
 local function usage(msg)
   io.stderr:write("verify_csv: ", msg, "\n", USAGE, "\n")
@@ -21,8 +27,8 @@ local i, input = 1, nil
 while i <= #arg do
   local a = arg[i]
   local key = a:match("^%-%-([%w-]+)$")
-  if key == "quiet" then
-    opts.quiet = true
+  if key == "quiet" or key == "resume" or key == "no-journal" then
+    opts[key:gsub("-", "_")] = true
   elseif key then
     key = key:gsub("-", "_")
     local v = arg[i + 1]
@@ -32,7 +38,7 @@ while i <= #arg do
       if not n or n <= 0 then usage(("--%s wants a positive %s, not '%s'"):format(key, NUMBERS[key], v)) end
       v = n
     elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
-                or key == "report") then
+                or key == "report" or key == "journal") then
       usage("unknown option --" .. key:gsub("_", "-"))
     end
     opts[key] = v
@@ -60,6 +66,29 @@ if not source then
 end
 
 assert(qxt.mkdir(opts.out))
+
+-- The journal: answers already paid for. A run that finds one must be told
+-- whether to continue it; it is never silently reused or replaced.
+local journal
+if opts.no_journal then
+  if opts.resume or opts.journal then usage("--no-journal leaves nothing to --resume or --journal") end
+else
+  local path = opts.journal or (opts.out .. "/journal.sqlite")
+  local script = assert(io.open(arg[0], "rb"))
+  local flow = table.concat({ "verify_csv", qxt.version, script:read("a"), tostring(opts.mobile_column),
+                              tostring(opts.name_column), opts.encoding }, "\0")
+  script:close()
+  local jerr
+  journal, jerr = qxt.journal.open(path, { input = input, flow = flow, resume = opts.resume or false })
+  if not journal then
+    if not opts.resume and jerr:find("already there", 1, true) then
+      jerr = jerr .. ": pass --resume to continue it (its answers were paid for), " ..
+             "or remove it and its .key file to start again"
+    end
+    io.stderr:write("verify_csv: ", jerr, "\n")
+    os.exit(2)
+  end
+end
 local out_columns = source:columns()
 local sinks = {}
 for _, outcome in ipairs(qxt.route.OUTCOMES) do
@@ -77,7 +106,9 @@ local summary = qxt.flow{
                             max_delay = 10, jitter = 0.1 },
   sinks = sinks,
   quiet = opts.quiet,
+  journal = journal,
 }
+if journal then journal:close() end
 
 local f = assert(io.open(opts.out .. "/summary.json", "w"))
 f:write(summary.json(), "\n")
@@ -86,3 +117,6 @@ if opts.report then assert(qxt.report.write(summary, opts.report)) end
 io.stderr:write(summary.text(), "\n")
 io.stderr:write(("outputs in %s/ (consistent, inconsistent, invalid, unverified .csv; summary.json)\n")
   :format(opts.out))
+if journal and summary.exit_status ~= 0 and summary.exit_status ~= 1 then
+  io.stderr:write("the journal keeps every answer: run the same command with --resume to finish\n")
+end

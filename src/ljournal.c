@@ -284,6 +284,23 @@ static int core_hmac(lua_State *L)
     return 1;
 }
 
+/* core.hex(bytes) -> lower-case hex */
+static int core_hex(lua_State *L)
+{
+    size_t len;
+    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    static const char digits[] = "0123456789abcdef";
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, 2 * len);
+
+    for (size_t i = 0; i < len; i++) {
+        p[2 * i] = digits[s[i] >> 4];
+        p[2 * i + 1] = digits[s[i] & 15];
+    }
+    luaL_pushresultsize(&b, 2 * len);
+    return 1;
+}
+
 /* core.sha256_file(path) -> size, hex digest | nil, message */
 static int core_sha256_file(lua_State *L)
 {
@@ -396,6 +413,7 @@ static const luaL_Reg stmt_methods[] = {
 static const luaL_Reg core_funcs[] = {
     { "open", core_open },
     { "hmac", core_hmac },
+    { "hex", core_hex },
     { "sha256_file", core_sha256_file },
     { "random", core_random },
     { "write_private", core_write_private },

@@ -19,6 +19,13 @@
 -- rows get the first row's answer. A fatal account code (-1, -5, -9, or a
 -- code the provider does not document) halts sending at once; every record
 -- not yet answered then goes to "unverified" with "halted: <code> <reason>".
+--
+-- Durability (option `journal`, a qxt.journal or a path; see
+-- docs/durability.md): every answer is committed to the journal before its
+-- row reaches a sink, and a record the journal already answered is not
+-- asked again, so a run started again on the same input and journal
+-- rewrites every sink from the start and pays only for what is new.
+-- SIGINT/SIGTERM then stop sending and let the answers in flight come back.
 -- So does an endpoint that stopped answering: `transport_halt` (default
 -- max(100, 2 x concurrency)) transport failures in a row.
 local clean = require("qxt.clean")
@@ -33,10 +40,12 @@ local _M = {}
 
 _M.EXIT_HALTED = 3      -- a fatal account code stopped the run
 _M.EXIT_BUDGET = 4      -- the query budget ran out before every record was sent
+_M.EXIT_INTERRUPTED = 5 -- SIGINT/SIGTERM stopped a journaled run (resumable)
 
 local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, budget = true,
                   retry = true, route = true, sinks = true, clean = true, verify = true,
-                  progress = true, quiet = true, on_result = true, log = true, transport_halt = true }
+                  progress = true, quiet = true, on_result = true, log = true, transport_halt = true,
+                  journal = true }
 
 local function check_options(opts)
   if type(opts) ~= "table" then error("qxt.flow wants a table of options", 3) end
@@ -111,6 +120,25 @@ function _M.run(opts)
   local halted, budget_hit, broken, first_transport
   local failing = 0                    -- transport failures in a row, over all workers
   local transport_halt = opts.transport_halt or math.max(100, 2 * concurrency)
+  local jnl, journal, signal = opts.journal, nil, nil
+  local resumed, interrupted, late_error = 0, nil, nil
+  if jnl then
+    journal, signal = require("qxt.journal"), require("qxt.signal")
+    if type(jnl) == "string" then jnl = assert(journal.open(jnl)) end
+    signal.catch(10)    -- at most 10 s for the answers in flight, then exit
+  end
+
+  -- A signal asks for a graceful stop: nothing more is sent or read.
+  local function stopped()
+    if jnl and not interrupted then
+      interrupted = signal.interrupted()
+      if interrupted then
+        log(("%s: stopping; answers in flight are journaled as they come back "
+             .. "(press Ctrl-C again to stop at once)"):format(interrupted))
+      end
+    end
+    return interrupted
+  end
 
   local function sink_for(record, result)
     local name, rule
@@ -124,8 +152,10 @@ function _M.run(opts)
     return sink, name, rule
   end
 
-  local function finish(record, result, duplicate)
-    local sink, name, rule = sink_for(record, result)
+  local function finish(record, result, duplicate, routed)
+    local sink, name, rule
+    if routed then sink, name, rule = routed[1], routed[2], routed[3]
+    else sink, name, rule = sink_for(record, result) end
     -- Duplicate rows share one answer: what is theirs alone goes in a view.
     local view = setmetatable({ rule = rule, row = record.seq, duplicate = duplicate or nil },
                               { __index = result })
@@ -143,10 +173,11 @@ function _M.run(opts)
   end
 
   -- Asks the provider, retrying by policy; returns the final result.
-  local function query(record)
+  local function query(record, mine)
     local attempt = 0
     while true do
       if halted then return unsent("halted: " .. halted) end
+      if jnl and stopped() then return unsent("interrupted (" .. interrupted .. ") before it was sent") end
       if budget and sent >= budget then
         budget_hit = true
         return unsent(("budget exhausted: %d queries sent"):format(budget))
@@ -158,9 +189,16 @@ function _M.run(opts)
       attempt = attempt + 1
       sent = sent + 1                 -- counted when sent: the budget binds in-flight queries too
       inflight = inflight + 1
+      if jnl then
+        -- At most one query per worker is at risk of being paid twice after
+        -- a crash: its previous answer is durable before it sends again.
+        if mine.durable then jnl:await(mine.durable); mine.durable = nil end
+        jnl:sending(record.seq, attempt)
+      end
       local r = verify(record.mobile, record.name, verify_opts)
       inflight = inflight - 1
       r.attempts = attempt
+      if jnl and not journal.is_answer(r) then jnl:sent_back(record.seq) end
       stats:query(r)
       if r.class == "transport" then
         first_transport = first_transport or r.reason
@@ -185,32 +223,58 @@ function _M.run(opts)
     end
   end
 
-  local function process(record)
+  local function process(record, mine)
     if record.error then return finish(record, rejected(record.error)) end
     local ok, reason = cleaner.record(record)
     if not ok then return finish(record, rejected(reason)) end
     local key = record.mobile .. "\0" .. record.name
     local known = answers[key]
     if known then return finish(record, known, true) end
+    if jnl then
+      local old, dup = jnl:lookup(record)
+      if old then
+        resumed = resumed + 1
+        answers[key] = old
+        return finish(record, old, dup)
+      end
+    end
     local queue = waiting[key]
     if queue then queue[#queue + 1] = record; return end
     waiting[key] = {}
-    local result = query(record)
-    -- Only a real answer is reused; an unsent or halted row is not an answer.
-    if result.code ~= nil or result.class == "transport" then answers[key] = compact(result) end
-    queue = waiting[key]
-    waiting[key] = nil
-    finish(record, result)
-    for _, dup in ipairs(queue) do finish(dup, result, answers[key] ~= nil) end
+    local result = query(record, mine)
+    local routed = { sink_for(record, result) }
+    local function release()
+      -- Only a real answer is reused; an unsent or halted row is not an answer.
+      if result.code ~= nil or result.class == "transport" then answers[key] = compact(result) end
+      queue = waiting[key]
+      waiting[key] = nil
+      finish(record, result, nil, routed)
+      for _, dup in ipairs(queue) do finish(dup, result, answers[key] ~= nil) end
+    end
+    if jnl and journal.is_answer(result) then
+      -- Its rows (and those waiting for the same pair) reach the sinks once
+      -- the answer is durable; meanwhile this worker goes on.
+      mine.durable = jnl:commit(record, result, routed[2], routed[3], function()
+        local fine, err = pcall(release)
+        if not fine then
+          broken = true
+          late_error = late_error or ("record %d (%s %s): %s"):format(record.seq, mask.mobile(record.mobile),
+            mask.name(record.name), tostring(err))
+        end
+      end)
+    else
+      release()
+    end
   end
 
   local function worker()
-    while not broken do
+    local mine = {}     -- this worker's answer not yet durable
+    while not broken and not (jnl and stopped()) do
       local record = next_record()
       if record == nil then return end
       seq = seq + 1
       record.seq = record.seq or seq
-      local ok, err = pcall(process, record)
+      local ok, err = pcall(process, record, mine)
       if not ok then
         -- A mistake in a rule or a sink names the record (masked) and stops the run.
         broken = true
@@ -223,6 +287,12 @@ function _M.run(opts)
   local workers = {}
   for i = 1, concurrency do workers[i] = qxt.spawn(worker) end
   local done = qxt.wait(workers)
+  if jnl then
+    local ok, err = jnl:drain()
+    if not ok and not late_error then late_error = err end
+    signal.release()
+    if type(opts.journal) == "string" then jnl:close() end
+  end
   show:finish()
   for name, sink in pairs(sinks) do
     if sink.close then
@@ -232,6 +302,10 @@ function _M.run(opts)
   end
   local failed = 0
   for i = 1, concurrency do if done[i] == nil and workers[i]:status() == "failed" then failed = failed + 1 end end
+  if late_error then
+    log(late_error)
+    failed = failed + 1
+  end
   if first_transport then
     -- Say what to do, once, rather than leave people to read reasons row by row.
     log(("%d answer(s) never came back (first: %s). Check the endpoint (QXT_ENDPOINT or --endpoint), "
@@ -242,11 +316,23 @@ function _M.run(opts)
   if failed > 0 then
     extra.failed = ("%d worker(s) stopped on an error (see above)"):format(failed)
   end
+  local more = ""
+  if jnl then
+    extra.resumed = resumed
+    extra.possibly_charged_twice = jnl.charged_twice
+    extra.interrupted = interrupted
+    more = ("\njournal    %d answers reused from the journal, %d queries possibly charged twice "
+            .. "(in flight when an earlier run stopped)"):format(resumed, jnl.charged_twice)
+    if interrupted then
+      more = more .. ("\nINTERRUPTED by %s: the rest was not read or sent; resume to finish"):format(interrupted)
+    end
+  end
   local result = stats:to_table(extra)
-  result.text = function() return stats:to_text(extra) end
+  result.text = function() return stats:to_text(extra) .. more end
   result.json = function() return stats:to_json(extra) end
   local status = 0
   if failed > 0 then status = 1 elseif halted then status = _M.EXIT_HALTED
+  elseif interrupted then status = _M.EXIT_INTERRUPTED
   elseif budget_hit then status = _M.EXIT_BUDGET end
   result.exit_status = status
   if status ~= 0 then qxt.exit_status(status) end

@@ -44,9 +44,7 @@ CREATE TABLE inflight (         -- a query sent and not answered yet
 local Journal = {}
 Journal.__index = Journal
 
-local function hex(s)
-  return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
-end
+local hex = core.hex
 
 local function exists(path)
   local f = io.open(path, "rb")
@@ -106,6 +104,7 @@ local function create(path, keypath, opts)
   local key = core.random(32)
   write_key(keypath, key)
   local db = core.open(path)
+  db:exec("PRAGMA locking_mode = EXCLUSIVE")   -- one run at a time; no shared memory
   db:exec("PRAGMA journal_mode = WAL")
   db:exec("PRAGMA synchronous = FULL")
   db:exec("BEGIN")
@@ -128,6 +127,19 @@ end
 local function reopen(path, keypath, opts)
   local ok, db = pcall(core.open, path)
   if not ok then return nil, db end
+  -- Exclusive: a second run on the same journal is refused, not interleaved.
+  local okl, lerr = pcall(function()
+    db:exec("PRAGMA locking_mode = EXCLUSIVE")
+    db:exec("PRAGMA journal_mode = WAL")
+  end)
+  if not okl then
+    db:close()
+    if tostring(lerr):find("locked", 1, true) then
+      return nil, ("journal %s: in use by another run"):format(path)
+    end
+    return nil, ("journal %s: damaged or not a journal (%s); it cannot be resumed"):format(path,
+      tostring(lerr):gsub("^journal [^:]*: ", ""))
+  end
   local function refuse(msg)
     db:close()
     return nil, ("journal %s: %s; it cannot be resumed"):format(path, msg)
@@ -163,7 +175,6 @@ local function reopen(path, keypath, opts)
   if opts.flow and _M.fingerprint(opts.flow) ~= fields.flow then
     return refuse("the flow changed since it was written (script or options)")
   end
-  db:exec("PRAGMA journal_mode = WAL")
   db:exec("PRAGMA synchronous = FULL")
   return db, key
 end
@@ -199,6 +210,7 @@ function _M.open(path, opts)
   prepare(self)
   -- What an earlier run left: its answers, and the queries it had in flight.
   self.answered = db:prepare("SELECT count(*) AS n FROM answers"):first().n
+  self.answered_at_open = self.answered
   self.stale = {}
   self.stale_count = 0
   for _, row in ipairs(db:prepare("SELECT seq FROM inflight"):all()) do
@@ -242,7 +254,7 @@ end
 --- The journaled answer for a cleaned record: by its input position, else
 --- by its pair (another row's answer). Returns result, duplicate or nil.
 function Journal:lookup(record)
-  if self.answered == 0 then return nil end
+  if self.answered_at_open == 0 then return nil end
   if self.failed then error(self.failed, 0) end
   local pair = self:pair(record.mobile, record.name)
   local row = self.st.by_seq:first(record.seq)
@@ -285,6 +297,7 @@ function Journal:sent_back(seq)
 end
 
 local function write_batch(self, batch)
+  if batch.n == 0 then return true end
   guard(self, function()
     local st, db = self.st, self.db
     st.sync_full:run()
@@ -305,27 +318,58 @@ local function flush(self, batch)
   -- Answers that come back in this turn of the loop share the commit.
   qxt.sleep(self.window)
   self.batch = nil
-  return write_batch(self, batch)
+  write_batch(self, batch)
+  -- Durable now: the rows may go to their sinks, in the order answered.
+  for i = 1, batch.n do
+    local release = batch.release[i]
+    if release then release() end
+  end
+  return true
 end
 
---- Commits a record's final answer, with the sink and rule it goes to;
---- returns once it is durable. Called from a task: answers that arrive
---- meanwhile share one commit (and one fsync).
-function Journal:commit(record, result, sink, rule)
+--- Commits a record's final answer, with the sink and rule it goes to.
+--- Answers that arrive in the same turn of the loop share one commit (and
+--- one fsync). With `release`, returns at once a token for await() and
+--- calls release() once the answer is durable (never if the commit fails);
+--- without, waits for that (from a task). Raises once the journal failed.
+function Journal:commit(record, result, sink, rule, release)
   if self.failed then error(self.failed, 0) end
   local row = { record.seq, self:pair(record.mobile, record.name), result.code, result.class,
                 result.reason, result.status, result.area, result.isp, result.attempts,
                 rule, sink, os.time() }
   local batch = self.batch
   if not batch then
-    batch = { n = 0 }
+    batch = { n = 0, release = {} }
     self.batch = batch
     batch.task = qxt.spawn(flush, self, batch)
+    self.last = batch.task
   end
   batch.n = batch.n + 1
   batch[batch.n] = row
+  batch.release[batch.n] = release
+  if release then return batch.task end
   local ok, err = qxt.wait(batch.task)
   if not ok then error(err, 0) end
+end
+
+--- Waits until the commit of token (from commit()) is done; raises if it failed.
+function Journal:await(token)
+  if token:status() == "done" then return end
+  local ok, err = qxt.wait(token)
+  if not ok then error(self.failed or err, 0) end
+end
+
+--- Waits until every answer given to commit() is durable and released.
+--- Returns true, or nil and the journal's error.
+function Journal:drain()
+  while self.last do
+    local task = self.last
+    local ok, err = qxt.wait(task)
+    if not ok then return nil, self.failed or err end
+    if self.last == task then self.last = nil end
+  end
+  if self.failed then return nil, self.failed end
+  return true
 end
 
 --- Header fields (format, created_at, runs, charged_twice, ...).
@@ -335,6 +379,7 @@ end
 
 function Journal:close()
   if not self.db then return true end
+  self:drain()
   local db = self.db
   self.db = nil
   return db:close()
