@@ -13,6 +13,8 @@
  *   redirect-host   302 to --target URL (another host: a simulator)
  *   reset       headers and half a JSON body, then a TCP reset
  *   silent      reads the request, never answers
+ *   echo        code 1, the request body sent back as the reason (a server
+ *               that reflects the apikey: it must never reach an output)
  *
  * Listens on 127.0.0.1, a free port written to --port-file (via a
  * temporary file and a rename). One process per connection (fork), so a
@@ -73,10 +75,12 @@ static ssize_t conn_read(struct conn *c, char *buf, size_t len)
 }
 
 /* Reads the request head and its Content-Length body, so that closing
- * afterwards is an orderly close, not a reset. */
-static void read_request(struct conn *c)
+ * afterwards is an orderly close, not a reset. The start of the body goes
+ * to body (NUL-terminated, at most bodysz - 1 bytes). */
+static void read_request(struct conn *c, char *body, size_t bodysz)
 {
     char buf[16384];
+    size_t kept = 0;
     size_t have = 0;
     char *end = NULL;
     while (!end && have < sizeof buf - 1) {
@@ -94,10 +98,17 @@ static void read_request(struct conn *c)
     if (cl)
         want = strtol(cl + 17, NULL, 10);
     long got = (long)(have - (size_t)(end + 4 - buf));
+    kept = (size_t)got < bodysz - 1 ? (size_t)got : bodysz - 1;
+    memcpy(body, end + 4, kept);
+    body[kept] = '\0';
     while (got < want) {
         ssize_t n = conn_read(c, buf, sizeof buf);
         if (n <= 0)
             return;
+        size_t take = bodysz - 1 - kept < (size_t)n ? bodysz - 1 - kept : (size_t)n;
+        memcpy(body + kept, buf, take);
+        kept += take;
+        body[kept] = '\0';
         got += n;
     }
 }
@@ -120,7 +131,8 @@ static void send_body(struct conn *c, size_t total, int chunked)
 
 static void serve(struct conn *c, const char *mode, const char *target)
 {
-    read_request(c);
+    char body[4096] = "";
+    read_request(c, body, sizeof body);
     if (strcmp(mode, "ok") == 0) {
         conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
                        "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(OK_BODY));
@@ -142,10 +154,10 @@ static void serve(struct conn *c, const char *mode, const char *target)
         send_body(c, (size_t)100 << 20, 0);
     } else if (strncmp(mode, "redirect-", 9) == 0) {
         const char *to = strcmp(mode, "redirect-file") == 0 ? "file:///etc/passwd" : target;
-        const char body[] = "<html><body>moved</body></html>\n";
+        const char page[] = "<html><body>moved</body></html>\n";
         conn_printf(c, "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Type: text/html\r\n"
                        "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                    to ? to : "http://127.0.0.1:9/", strlen(body), body);
+                    to ? to : "http://127.0.0.1:9/", strlen(page), page);
     } else if (strcmp(mode, "reset") == 0) {
         conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                        "Content-Length: %zu\r\n\r\n", strlen(OK_BODY));
@@ -155,6 +167,16 @@ static void serve(struct conn *c, const char *mode, const char *target)
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         close(c->fd);
         _exit(0);
+    } else if (strcmp(mode, "echo") == 0) {
+        char json[8192];
+        size_t n = (size_t)snprintf(json, sizeof json, "{\"code\":1,\"reason\":\"you sent ");
+        for (const char *p = body; *p && n < sizeof json - 16; p++)
+            if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+                json[n++] = *p;
+        n += (size_t)snprintf(json + n, sizeof json - n, "\"}");
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %zu\r\n\r\n", n);
+        conn_write(c, json, n);
     } else if (strcmp(mode, "silent") == 0) {
         sleep(120);
     }
