@@ -38,8 +38,8 @@ struct stmt {
 /* Raises "journal PATH: what: sqlite's message". */
 static int db_fail(lua_State *L, struct db *db, const char *what)
 {
-    return luaL_error(L, "journal %s: %s: %s", db->path, what,
-                      db->h ? sqlite3_errmsg(db->h) : "closed");
+    lua_pushfstring(L, "journal %s: %s: %s", db->path, what, db->h ? sqlite3_errmsg(db->h) : "closed");
+    return lua_error(L);     /* no script position: the message names the file */
 }
 
 static struct db *check_db(lua_State *L, int i)

@@ -276,8 +276,9 @@ function _M.run(opts)
       record.seq = record.seq or seq
       local ok, err = pcall(process, record, mine)
       if not ok then
-        -- A mistake in a rule or a sink names the record (masked) and stops the run.
         broken = true
+        if jnl and jnl.failed then return end     -- the disk failed: said once, below
+        -- A mistake in a rule or a sink names the record (masked) and stops the run.
         error(("record %d (%s %s): %s"):format(record.seq, mask.mobile(record.mobile),
           mask.name(record.name), tostring(err)), 0)
       end
@@ -289,7 +290,7 @@ function _M.run(opts)
   local done = qxt.wait(workers)
   if jnl then
     local ok, err = jnl:drain()
-    if not ok and not late_error then late_error = err end
+    if not ok and not late_error and not jnl.failed then late_error = err end
     signal.release()
     if type(opts.journal) == "string" then jnl:close() end
   end
@@ -304,6 +305,11 @@ function _M.run(opts)
   for i = 1, concurrency do if done[i] == nil and workers[i]:status() == "failed" then failed = failed + 1 end end
   if late_error then
     log(late_error)
+    failed = failed + 1
+  end
+  if jnl and jnl.failed then
+    log(("the journal cannot be written (%s): the run stopped; nothing was retried, and no row whose "
+         .. "answer is not in the journal was written. Fix the disk, then resume."):format(jnl.failed))
     failed = failed + 1
   end
   if first_transport then

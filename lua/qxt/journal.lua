@@ -318,7 +318,8 @@ local function flush(self, batch)
   -- Answers that come back in this turn of the loop share the commit.
   qxt.sleep(self.window)
   self.batch = nil
-  write_batch(self, batch)
+  -- A failure is kept in self.failed (and raised to every later caller).
+  if not pcall(write_batch, self, batch) then return false end
   -- Durable now: the rows may go to their sinks, in the order answered.
   for i = 1, batch.n do
     local release = batch.release[i]
@@ -349,14 +350,13 @@ function Journal:commit(record, result, sink, rule, release)
   batch.release[batch.n] = release
   if release then return batch.task end
   local ok, err = qxt.wait(batch.task)
-  if not ok then error(err, 0) end
+  if not ok then error(self.failed or err, 0) end
 end
 
 --- Waits until the commit of token (from commit()) is done; raises if it failed.
 function Journal:await(token)
-  if token:status() == "done" then return end
-  local ok, err = qxt.wait(token)
-  if not ok then error(self.failed or err, 0) end
+  if token:status() ~= "done" then qxt.wait(token) end
+  if self.failed then error(self.failed, 0) end
 end
 
 --- Waits until every answer given to commit() is durable and released.
@@ -366,6 +366,7 @@ function Journal:drain()
     local task = self.last
     local ok, err = qxt.wait(task)
     if not ok then return nil, self.failed or err end
+    if self.failed then return nil, self.failed end
     if self.last == task then self.last = nil end
   end
   if self.failed then return nil, self.failed end
