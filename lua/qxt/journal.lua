@@ -386,4 +386,41 @@ function Journal:close()
   return db:close()
 end
 
+local function quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- Removes the journals under dir (any depth) not written for `days` days:
+--- each PATH that has a PATH.key beside it, with its -wal, -shm and key.
+--- Returns the list of journals removed (or that would be, with dry_run),
+--- or nil and a message.
+function _M.purge(dir, days, dry_run)
+  if type(days) ~= "number" or days < 0 then error("qxt.journal.purge: days must be a number >= 0", 2) end
+  local cmd = ("find %s -type f -name '*.key' -print 2>&1"):format(quote(dir))
+  local p = io.popen(cmd)
+  local keys = {}
+  for line in p:lines() do keys[#keys + 1] = line end
+  local ok = p:close()
+  if not ok then return nil, ("cannot search %s: %s"):format(dir, keys[1] or "find failed") end
+  local removed, now = {}, os.time()
+  for _, key in ipairs(keys) do
+    local path = key:sub(1, -5)
+    -- The journal's last write: its own mtime, or its WAL's if later.
+    local q = io.popen(("stat -c %%Y %s %s 2>/dev/null"):format(quote(path), quote(path .. "-wal")))
+    local newest
+    for t in q:lines() do
+      t = tonumber(t)
+      if t and (not newest or t > newest) then newest = t end
+    end
+    q:close()
+    if newest and now - newest >= days * 86400 then
+      removed[#removed + 1] = path
+      if not dry_run then
+        for _, f in ipairs{ path .. "-wal", path .. "-shm", path, key } do os.remove(f) end
+      end
+    end
+  end
+  return removed
+end
+
 return _M
