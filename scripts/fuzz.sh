@@ -12,7 +12,7 @@ set -euo pipefail
 SECONDS_EACH=${1:-60}
 shift || true
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(fuzz_result fuzz_csv fuzz_clean fuzz_sim_api)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(fuzz_result fuzz_csv fuzz_clean fuzz_sim_api fuzz_sim_http)
 FUZZ_BUILD=${QXTV_FUZZ_BUILD:-$QXTV_ROOT/build-fuzz}
 
 install_missing "${QXTV_PACKAGES[@]}" clang libclang-rt-14-dev
@@ -22,6 +22,7 @@ if [ ! -f "$FUZZ_BUILD/CMakeCache.txt" ]; then
     -DQXTV_FUZZ=ON -DQXTV_SANITIZE=ON \
     -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link -fno-sanitize-recover=all" >/dev/null
 fi
+cmake -S "$QXTV_ROOT" -B "$FUZZ_BUILD" >/dev/null     # picks up new harnesses
 cmake --build "$FUZZ_BUILD" -j"$(nproc)" --target "${HARNESSES[@]}" -- --no-print-directory >/dev/null
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
