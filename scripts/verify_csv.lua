@@ -5,15 +5,17 @@
 --   qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N]
 --            [--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME]
 --            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet]
---            [--resume] [--journal FILE | --no-journal]
+--            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]
 --
 -- Every answer is journaled (DIR/journal.sqlite) before its row is written;
 -- after a crash, a halt or Ctrl-C, --resume rewrites the outputs from the
 -- journal and asks the provider only for what it has not answered yet.
+-- --reuse-from takes answers younger than --max-age days from an earlier
+-- run's journal instead of asking again (off by default: answers age).
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] " ..
-              "[--resume] [--journal FILE | --no-journal]"
+              "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]"
 
 local function usage(msg)
   io.stderr:write("verify_csv: ", msg, "\n", USAGE, "\n")
@@ -22,7 +24,7 @@ end
 
 -- Options, in the order a person reads them.
 local opts = { out = "out", concurrency = 32, encoding = "auto" }
-local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer" }
+local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", max_age = "number" }
 local i, input = 1, nil
 while i <= #arg do
   local a = arg[i]
@@ -38,7 +40,7 @@ while i <= #arg do
       if not n or n <= 0 then usage(("--%s wants a positive %s, not '%s'"):format(key, NUMBERS[key], v)) end
       v = n
     elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
-                or key == "report" or key == "journal") then
+                or key == "report" or key == "journal" or key == "reuse_from") then
       usage("unknown option --" .. key:gsub("_", "-"))
     end
     opts[key] = v
@@ -86,6 +88,15 @@ else
              "or remove it and its .key file to start again"
     end
     io.stderr:write("verify_csv: ", jerr, "\n")
+    os.exit(2)
+  end
+end
+if (opts.reuse_from == nil) ~= (opts.max_age == nil) then usage("--reuse-from and --max-age go together") end
+if opts.reuse_from then
+  if not journal then usage("--reuse-from needs the journal (not --no-journal)") end
+  local ok, rerr = journal:reuse_from(opts.reuse_from, opts.max_age * 86400)
+  if not ok then
+    io.stderr:write("verify_csv: --reuse-from: ", rerr, "\n")
     os.exit(2)
   end
 end

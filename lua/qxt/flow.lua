@@ -121,7 +121,7 @@ function _M.run(opts)
   local failing = 0                    -- transport failures in a row, over all workers
   local transport_halt = opts.transport_halt or math.max(100, 2 * concurrency)
   local jnl, journal, signal = opts.journal, nil, nil
-  local resumed, interrupted, late_error = 0, nil, nil
+  local resumed, reused, interrupted, late_error = 0, 0, nil, nil
   if jnl then
     journal, signal = require("qxt.journal"), require("qxt.signal")
     if type(jnl) == "string" then jnl = assert(journal.open(jnl)) end
@@ -230,9 +230,13 @@ function _M.run(opts)
     local key = record.mobile .. "\0" .. record.name
     local known = answers[key]
     if known then return finish(record, known, true) end
+    local result
     if jnl then
       local old, dup = jnl:lookup(record)
-      if old then
+      if old and old.reused then
+        reused = reused + 1
+        result = old          -- an earlier run's answer: journaled here as new
+      elseif old then
         resumed = resumed + 1
         answers[key] = old
         return finish(record, old, dup)
@@ -241,7 +245,7 @@ function _M.run(opts)
     local queue = waiting[key]
     if queue then queue[#queue + 1] = record; return end
     waiting[key] = {}
-    local result = query(record, mine)
+    result = result or query(record, mine)
     local routed = { sink_for(record, result) }
     local function release()
       -- Only a real answer is reused; an unsent or halted row is not an answer.
@@ -325,10 +329,12 @@ function _M.run(opts)
   local more = ""
   if jnl then
     extra.resumed = resumed
+    extra.reused = reused
     extra.possibly_charged_twice = jnl.charged_twice
     extra.interrupted = interrupted
     more = ("\njournal    %d answers reused from the journal, %d queries possibly charged twice "
             .. "(in flight when an earlier run stopped)"):format(resumed, jnl.charged_twice)
+    if reused > 0 then more = more .. ("\n           %d answers from an earlier journal"):format(reused) end
     if interrupted then
       more = more .. ("\nINTERRUPTED by %s: the rest was not read or sent; resume to finish"):format(interrupted)
     end

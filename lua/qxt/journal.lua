@@ -253,21 +253,59 @@ end
 
 --- The journaled answer for a cleaned record: by its input position, else
 --- by its pair (another row's answer). Returns result, duplicate or nil.
+--- An answer from an earlier journal (reuse_from) comes back with
+--- `reused = true`: it is not in this journal yet, so commit it as new.
 function Journal:lookup(record)
-  if self.answered_at_open == 0 then return nil end
   if self.failed then error(self.failed, 0) end
-  local pair = self:pair(record.mobile, record.name)
-  local row = self.st.by_seq:first(record.seq)
-  if row then
-    if row.pair ~= pair then
-      error(("journal %s: input row %d is not the row journaled at that position: "
-             .. "the input changed"):format(self.path, record.seq), 0)
+  if self.answered_at_open > 0 then
+    local pair = self:pair(record.mobile, record.name)
+    local row = self.st.by_seq:first(record.seq)
+    if row then
+      if row.pair ~= pair then
+        error(("journal %s: input row %d is not the row journaled at that position: "
+               .. "the input changed"):format(self.path, record.seq), 0)
+      end
+      return result_of(row, record), false
     end
-    return result_of(row, record), false
+    row = self.st.by_pair:first(pair)
+    if row then return result_of(row, record), true end
   end
-  row = self.st.by_pair:first(pair)
-  if row then return result_of(row, record), true end
+  for _, old in ipairs(self.reuse or {}) do
+    local pair = hex(core.hmac(old.key, record.mobile .. "\0" .. record.name):sub(1, 16))
+    local row = old.by_pair:first(pair, os.time() - old.max_age)
+    if row then
+      local r = result_of(row, record)
+      r.reused, r.journaled = true, nil
+      return r, false
+    end
+  end
   return nil
+end
+
+--- Also answer from an earlier journal (its key beside it): answers given
+--- less than max_age seconds ago, for the same normalised pair, whatever
+--- the input. Off unless asked: the provider promises fresh answers.
+--- Returns true or nil, message.
+function Journal:reuse_from(path, max_age)
+  local key = read_key(path .. ".key")
+  if not key or #key ~= 32 then return nil, ("journal %s: no key file %s.key"):format(path, path) end
+  local ok, db = pcall(core.open, path)
+  if not ok then return nil, db end
+  local okq, res = pcall(function()
+    db:exec("PRAGMA query_only = ON")
+    local check = db:prepare("SELECT value FROM header WHERE key = 'key_check'"):first()
+    if not check or check.value ~= hex(core.hmac(key, "qxtv journal key check")) then
+      error(("journal %s: its key file is not its own"):format(path), 0)
+    end
+    return db:prepare("SELECT * FROM answers WHERE pair = ? AND at >= ? ORDER BY at DESC LIMIT 1")
+  end)
+  if not okq then
+    db:close()
+    return nil, tostring(res)
+  end
+  self.reuse = self.reuse or {}
+  table.insert(self.reuse, { db = db, key = key, by_pair = res, max_age = max_age })
+  return true
 end
 
 --- A query for record seq is about to be sent (attempt n). Written before
@@ -383,6 +421,7 @@ function Journal:close()
   self:drain()
   local db = self.db
   self.db = nil
+  for _, old in ipairs(self.reuse or {}) do old.db:close() end
   return db:close()
 end
 

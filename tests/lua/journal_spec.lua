@@ -160,6 +160,37 @@ describe("qxt.flow with a journal", function()
     end
   end)
 
+  it("reuses an earlier journal's answers younger than max_age, only when asked", function()
+    qxt.flow{ source = records(), sinks = sinks(), journal = path, quiet = true, verify = { endpoint = s.endpoint } }
+    s:reset()
+    local second = tmppath()
+    local j = assert(journal.open(second))
+    assert(j:reuse_from(path, 3600))
+    local summary = qxt.flow{ source = records(), sinks = sinks(), journal = j, quiet = true,
+                              verify = { endpoint = s.endpoint } }
+    j:close()
+    assert.are.equal(0, s:stats().requests)
+    assert.is_true(summary.reused >= 7)
+    -- now in the second journal itself: its own resume needs no other
+    local k = assert(journal.open(second, { resume = true }))
+    assert.are.equal(7, k.answered)
+    k:close()
+    remove(second)
+    -- answers older than max_age are asked again
+    local db = journal.core.open(path)
+    db:exec("UPDATE answers SET at = at - 7200")
+    db:close()
+    local third = tmppath()
+    j = assert(journal.open(third))
+    assert(j:reuse_from(path, 3600))
+    summary = qxt.flow{ source = records(), sinks = sinks(), journal = j, quiet = true,
+                        verify = { endpoint = s.endpoint } }
+    j:close()
+    remove(third)
+    assert.are.equal(0, summary.reused)
+    assert.are.equal(7, s:stats().requests)
+  end)
+
   it("commits each answer before its row is released, and a halt is not an answer", function()
     local poor = sim.start{ "--apikey", os.getenv("QXT_APIKEY") .. ":2" }
     local j = assert(journal.open(path))
