@@ -262,8 +262,9 @@ function Journal:lookup(record)
     local row = self.st.by_seq:first(record.seq)
     if row then
       if row.pair ~= pair then
-        error(("journal %s: input row %d is not the row journaled at that position: "
-               .. "the input changed"):format(self.path, record.seq), 0)
+        error(("journal %s: input row %d is not the (mobile, name) journaled at that position: "
+               .. "the input or the cleaning rules changed; this journal cannot be resumed"):format(
+               self.path, record.seq), 0)
       end
       return result_of(row, record), false
     end
