@@ -4,9 +4,9 @@
 # running busted, and each `qxtv` a spec starts (through a wrapper put
 # first as QXTV_BIN). Passes when the specs pass and no process had a
 # memory error or a definite/indirect leak. Logs: build/valgrind/*.log.
-# Big-file cases keep working, only slower; the peak-RSS limits of
-# hostile_spec are lifted (memcheck's own memory would count). See
-# docs/hardening.md.
+# Big-file cases keep working, only slower; the peak-RSS limits are
+# lifted (memcheck's own memory would count) and the drills' time bounds
+# stretched. See docs/hardening.md.
 set -euo pipefail
 . "$(dirname "$0")/lib/setup.sh"
 
@@ -14,7 +14,13 @@ install_missing "${QXTV_PACKAGES[@]}" valgrind
 build_project
 
 specs=("$@")
-[ ${#specs[@]} -gt 0 ] || specs=("$QXTV_ROOT"/tests/e2e/*_spec.lua)
+if [ ${#specs[@]} -eq 0 ]; then
+  # durability_spec kills runs at chosen moments and times their signals:
+  # under memcheck (20x slower) the moments miss. Name it to run it anyway.
+  for s in "$QXTV_ROOT"/tests/e2e/*_spec.lua; do
+    [ "$(basename "$s")" = durability_spec.lua ] || specs+=("$s")
+  done
+fi
 logs="$QXTV_BUILD/valgrind"
 wrap="$logs/bin"
 rm -rf "$logs"

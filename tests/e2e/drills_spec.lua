@@ -187,8 +187,8 @@ describe("TLS drills", function()
   local function check(name, cafile, mode)
     local d = drill(mode or "ok", ("--tls %s/%s.pem %s/%s.key"):format(certs, name, certs, name))
     local t0 = qxt.now()
-    local out, err, status = sim.run(("%s check --json --timeout 3 --endpoint %s %s %s %s"):format(
-      qxtv, d.endpoint, cafile and ("--cafile " .. certs .. "/ca.pem") or "", M, N))
+    local out, err, status = sim.run(("%s check --json --timeout %d --endpoint %s %s %s %s"):format(
+      qxtv, 3 * SLACK, d.endpoint, cafile and ("--cafile " .. certs .. "/ca.pem") or "", M, N))
     local took = qxt.now() - t0
     d.stop()
     local ok, r = pcall(cjson.decode, out)
