@@ -4,12 +4,13 @@
 # build-asan/ and runs the whole ctest suite there: every spec then runs in
 # the sanitized qxtv against the sanitized qxt-sim. Any report (a memory
 # error, undefined behaviour, a leak at exit) fails the test that caused
-# it. CC=clang scripts/sanitize.sh uses clang instead of gcc. See
+# it. CC=clang scripts/sanitize.sh uses clang (in build-asan-clang). See
 # docs/hardening.md.
 set -euo pipefail
 . "$(dirname "$0")/lib/setup.sh"
 
-QXTV_BUILD=${QXTV_ASAN_BUILD:-$QXTV_ROOT/build-asan}
+# One build directory per compiler: build-asan (cc), build-asan-clang...
+QXTV_BUILD=${QXTV_ASAN_BUILD:-$QXTV_ROOT/build-asan${CC:+-$(basename "$CC")}}
 install_missing "${QXTV_PACKAGES[@]}"
 QXTV_CMAKE_ARGS=(-DQXTV_SANITIZE=ON)
 build_project

@@ -91,8 +91,8 @@ local function accounted(r, n)
   return where
 end
 
--- Per file: the outcome of each data row in order, and reasons to find
--- (by row number) for the rejected ones.
+-- Per file: the outcome of each data row in order, reasons to find (by
+-- row number) for the rejected ones, and options for verify_csv.
 local CASES = {
   { "wrong_columns.csv", { "consistent", "invalid", "invalid", "invalid", "invalid" },
     { [2] = "has 2 fields, header has 4", [3] = "has 6 fields", [4] = "has 1 field,", [5] = "mobile is empty" } },
@@ -101,6 +101,8 @@ local CASES = {
     { [1] = "unexpected character '\\x00'", [2] = "control character %(U%+0000%)", [4] = "has 1 field" } },
   { "invalid_encoding.csv", { "invalid", "invalid", "inconsistent" },
     { [1] = "U%+FFFD", [2] = "U%+FFFD" } },
+  { "invalid_encoding.csv", { "invalid", "invalid", "consistent" },
+    { [1] = "not valid UTF%-8", [2] = "not valid UTF%-8" }, "--encoding utf-8" },
   { "unterminated_quote.csv", { "invalid", "consistent", "consistent" }, { [1] = "unterminated quote" } },
   { "unterminated_at_end.csv", { "consistent", "invalid" }, { [2] = "unterminated quote" } },
   { "quotes_everywhere.csv", { "inconsistent", "invalid", "invalid", "invalid" },
@@ -131,9 +133,9 @@ describe("hostile input files through verify_csv", function()
   before_each(function() s:reset() end)
 
   for _, case in ipairs(CASES) do
-    local file, expect, reasons = case[1], case[2], case[3] or {}
-    it(file .. ": every row accounted for, as expected", function()
-      local r = run_flow(s, DIR .. file)
+    local file, expect, reasons, args = case[1], case[2], case[3] or {}, case[4]
+    it(file .. (args and " " .. args or "") .. ": every row accounted for, as expected", function()
+      local r = run_flow(s, DIR .. file, args)
       no_crash(r)
       assert.are.equal(0, r.status, r.err)
       local where = accounted(r, #expect)
