@@ -36,10 +36,14 @@ CREATE TABLE answers (
   code INTEGER, class TEXT NOT NULL, reason TEXT, status TEXT, area TEXT, isp TEXT,
   attempts INTEGER, rule TEXT, sink TEXT,
   at INTEGER NOT NULL);         -- when answered, seconds since 1970 (UTC)
-CREATE INDEX answers_pair ON answers (pair);
 CREATE TABLE inflight (         -- a query sent and not answered yet
   seq INTEGER PRIMARY KEY, attempt INTEGER NOT NULL, at INTEGER NOT NULL);
 ]]
+
+-- Built when a journal is resumed, not while it is first written: inserts
+-- of random hashes into an index touch a page each, which would multiply
+-- the bytes every commit writes.
+local PAIR_INDEX = "CREATE INDEX IF NOT EXISTS answers_pair ON answers (pair)"
 
 local Journal = {}
 Journal.__index = Journal
@@ -175,6 +179,7 @@ local function reopen(path, keypath, opts)
   if opts.flow and _M.fingerprint(opts.flow) ~= fields.flow then
     return refuse("the flow changed since it was written (script or options)")
   end
+  db:exec(PAIR_INDEX)
   db:exec("PRAGMA synchronous = FULL")
   return db, key
 end
@@ -293,11 +298,12 @@ function Journal:reuse_from(path, max_age)
   local ok, db = pcall(core.open, path)
   if not ok then return nil, db end
   local okq, res = pcall(function()
-    db:exec("PRAGMA query_only = ON")
     local check = db:prepare("SELECT value FROM header WHERE key = 'key_check'"):first()
     if not check or check.value ~= hex(core.hmac(key, "qxtv journal key check")) then
       error(("journal %s: its key file is not its own"):format(path), 0)
     end
+    db:exec(PAIR_INDEX)
+    db:exec("PRAGMA query_only = ON")
     return db:prepare("SELECT * FROM answers WHERE pair = ? AND at >= ? ORDER BY at DESC LIMIT 1")
   end)
   if not okq then
@@ -307,6 +313,24 @@ function Journal:reuse_from(path, max_age)
   self.reuse = self.reuse or {}
   table.insert(self.reuse, { db = db, key = key, by_pair = res, max_age = max_age })
   return true
+end
+
+-- The open batch: what the next commit writes, so that one transaction
+-- (and one fsync) serves every answer of a turn of the loop.
+local function batch_of(self)
+  local batch = self.batch
+  if not batch then
+    batch = { n = 0, release = {} }
+    self.batch = batch
+    batch.task = qxt.spawn(self.flush, self, batch)
+    self.last = batch.task
+  end
+  return batch
+end
+
+local function wait_for(self, batch)
+  if batch.task:status() ~= "done" then qxt.wait(batch.task) end
+  if self.failed then error(self.failed, 0) end
 end
 
 --- A query for record seq is about to be sent (attempt n). Written before
@@ -327,7 +351,7 @@ function Journal:sending(seq, attempt)
   return again == true
 end
 
---- A query came back without an answer worth keeping.
+--- A query came back without an answer worth keeping: no longer in flight.
 function Journal:sent_back(seq)
   guard(self, function()
     self.st.sync_normal:run()
@@ -336,7 +360,6 @@ function Journal:sent_back(seq)
 end
 
 local function write_batch(self, batch)
-  if batch.n == 0 then return true end
   guard(self, function()
     local st, db = self.st, self.db
     st.sync_full:run()
@@ -353,8 +376,9 @@ local function write_batch(self, batch)
   return true
 end
 
-local function flush(self, batch)
-  -- Answers that come back in this turn of the loop share the commit.
+-- The task that commits a batch: the answers that come in during this
+-- turn of the loop share the commit.
+function Journal.flush(self, batch)
   qxt.sleep(self.window)
   self.batch = nil
   -- A failure is kept in self.failed (and raised to every later caller).
@@ -377,19 +401,12 @@ function Journal:commit(record, result, sink, rule, release)
   local row = { record.seq, self:pair(record.mobile, record.name), result.code, result.class,
                 result.reason, result.status, result.area, result.isp, result.attempts,
                 rule, sink, os.time() }
-  local batch = self.batch
-  if not batch then
-    batch = { n = 0, release = {} }
-    self.batch = batch
-    batch.task = qxt.spawn(flush, self, batch)
-    self.last = batch.task
-  end
+  local batch = batch_of(self)
   batch.n = batch.n + 1
   batch[batch.n] = row
   batch.release[batch.n] = release
   if release then return batch.task end
-  local ok, err = qxt.wait(batch.task)
-  if not ok then error(self.failed or err, 0) end
+  wait_for(self, batch)
 end
 
 --- Waits until the commit of token (from commit()) is done; raises if it failed.
