@@ -656,6 +656,13 @@ function _M.open(path, opts)
   if not f then
     return nil, err
   end
+  -- A directory opens; reading it fails. Say so here, as for a missing
+  -- file, rather than raise from the reader (hostile_spec).
+  local probe, perr = f:read(0)
+  if probe == nil and perr then
+    f:close()
+    return nil, path .. ": " .. perr
+  end
   local reader, why = _M.reader(function(n) return f:read(n) end, opts, f)
   if not reader then
     if io.type(f) == "file" then

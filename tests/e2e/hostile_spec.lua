@@ -186,8 +186,10 @@ describe("hostile input files through verify_csv", function()
     { "empty.csv", "no header row" },
     { "blank_lines.csv", "no header row" },
     { "no_header.csv", "no mobile column %(looked for mobile, phone, 手机号, 手机号码, 手机%); no name column" },
+    { "no_such_file.csv", "No such file or directory" },
+    { "", "Is a directory" },                            -- the directory itself
   } do
-    it(case[1] .. ": a file-level message, exit 2, nothing sent", function()
+    it((case[1] ~= "" and case[1] or "a directory") .. ": a file-level message, exit 2, nothing sent", function()
       local r = run_flow(s, DIR .. case[1])
       no_crash(r)
       assert.are.equal(2, r.status)
