@@ -103,12 +103,16 @@ local function header(self, key)
   return row and row.value
 end
 
+-- Builds the journal under a temporary name and renames it into place:
+-- a crash while creating leaves no half-made journal that --resume would
+-- have to refuse.
 local function create(path, keypath, opts)
   if exists(keypath) then os.remove(keypath) end
   local key = core.random(32)
   write_key(keypath, key)
-  local db = core.open(path)
-  db:exec("PRAGMA locking_mode = EXCLUSIVE")   -- one run at a time; no shared memory
+  local tmp = path .. ".new"
+  for _, f in ipairs{ tmp, tmp .. "-wal", tmp .. "-shm" } do os.remove(f) end
+  local db = core.open(tmp)
   db:exec("PRAGMA journal_mode = WAL")
   db:exec("PRAGMA synchronous = FULL")
   db:exec("BEGIN")
@@ -124,6 +128,12 @@ local function create(path, keypath, opts)
   }
   for k, v in pairs(fields) do put:run(k, v) end
   db:exec("COMMIT")
+  assert(db:close())                 -- checkpoints: the WAL is empty and gone
+  assert(os.rename(tmp, path))
+  db = core.open(path)
+  db:exec("PRAGMA locking_mode = EXCLUSIVE")   -- one run at a time; no shared memory
+  db:exec("PRAGMA journal_mode = WAL")
+  db:exec("PRAGMA synchronous = FULL")
   return db, key
 end
 
