@@ -229,6 +229,20 @@ describe("durable runs", function()
     assert.are.equal(0, header(out .. "/journal.sqlite").charged_twice)
   end)
 
+  it("stops on SIGTERM the same way", function()
+    local small = dir .. "/sigterm.csv"
+    os.execute("head -n 301 " .. input .. " > " .. small)
+    local out = dir .. "/sigterm"
+    local s = sim.start{ "--people", people, "--latency", "200ms" }
+    local h = start(command(small, out), s.endpoint, dir)
+    sleep(0.8)
+    os.execute("kill -TERM " .. h.pid)
+    local status, err = finish(h, 8)
+    s:stop()
+    assert.are.equal(5, status, err)
+    assert.matches("SIGTERM", err)
+  end)
+
   it("exits at once on a second SIGINT, still resumable", function()
     local small = dir .. "/sigint2.csv"
     os.execute("head -n 201 " .. input .. " > " .. small)
