@@ -49,6 +49,27 @@ describe("qxt.source.sqlite and qxt.sink.sqlite", function()
     assert.are.equal("-4", got[4].code)
   end)
 
+  it("replaces its table on each run (a resumed run rewrites every output), or appends if asked", function()
+    local function run(mode)
+      local src = assert(qxt.source.sqlite(db, "SELECT id, phone, 姓名 FROM applicants WHERE day = 'd1'"))
+      local sink = assert(qxt.sink.sqlite(out, "verified", { columns = src:columns(), mode = mode }))
+      qxt.flow{ source = src, quiet = true,
+                sinks = { consistent = sink, inconsistent = sink, invalid = sink, unverified = sink } }
+    end
+    local function count()
+      local env = driver.sqlite3()
+      local conn = env:connect(out)
+      local cur = conn:execute("SELECT count(*) AS n FROM verified")
+      local n = cur:fetch({}, "a").n
+      cur:close(); conn:close(); env:close()
+      return tonumber(n)
+    end
+    run(); run()
+    assert.are.equal(4, count())
+    run("append")
+    assert.are.equal(8, count())
+  end)
+
   it("says which columns it found when the mobile column is missing", function()
     local src, err = qxt.source.sqlite(db, "SELECT id, 姓名 FROM applicants")
     assert.is_nil(src)

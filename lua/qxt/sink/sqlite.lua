@@ -6,6 +6,11 @@
 -- Columns: the input columns, then code, reason, status, area, isp,
 -- attempts, rule, row (as the CSV sink). Rows are written in transactions
 -- of opts.batch (500) rows; close() commits the rest.
+--
+-- Like a CSV file, the table is replaced by each run (opts.mode =
+-- "replace", the default): a resumed run rewrites every output from its
+-- journal, so appending would write rows twice. opts.mode = "append" keeps
+-- what is there, for flows without a journal that add to a history table.
 local _M = {}
 
 _M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule", "row" }
@@ -30,8 +35,12 @@ function _M.open(path, table_name, opts)
     env:close()
     return nil, ("%s: %s"):format(path, tostring(err))
   end
+  local mode = opts.mode or "replace"
+  if mode ~= "replace" and mode ~= "append" then
+    error("qxt.sink.sqlite: mode must be \"replace\" or \"append\"", 2)
+  end
   local self = setmetatable({ env = env, conn = conn, table = table_name, batch = opts.batch or 500,
-                              pending = 0, input_columns = opts.columns }, Sink)
+                              pending = 0, input_columns = opts.columns, mode = mode }, Sink)
   return self
 end
 
@@ -49,6 +58,11 @@ function Sink:_create(record)
   end
   local defs = {}
   for i, c in ipairs(cols) do defs[i] = ident(c.name) .. " TEXT" end
+  self.conn:setautocommit(false)
+  if self.mode == "replace" then
+    local ok, err = self.conn:execute("DROP TABLE IF EXISTS " .. ident(self.table))
+    if not ok then error(("qxt.sink.sqlite: %s"):format(tostring(err)), 0) end
+  end
   local ok, err = self.conn:execute(("CREATE TABLE IF NOT EXISTS %s (%s)"):format(ident(self.table),
     table.concat(defs, ", ")))
   if not ok then error(("qxt.sink.sqlite: %s"):format(tostring(err)), 0) end
@@ -56,7 +70,6 @@ function Sink:_create(record)
   local names = {}
   for i, c in ipairs(cols) do names[i] = ident(c.name) end
   self.insert = ("INSERT INTO %s (%s) VALUES ("):format(ident(self.table), table.concat(names, ", "))
-  self.conn:setautocommit(false)
 end
 
 function Sink:write(record, result)
