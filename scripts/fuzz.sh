@@ -5,7 +5,8 @@
 # A crash leaves its input in build-fuzz/fuzz/NAME/ and the script exits 1;
 # replay it with build-fuzz/fuzz/NAME FILE. New inputs that found coverage
 # stay in build-fuzz/fuzz/NAME/corpus (merge them into the seeds by hand
-# when they are worth keeping). See docs/hardening.md.
+# when they are worth keeping). At the end, the share of the Lua library's
+# lines the CSV and cleaner corpora reach. See docs/hardening.md.
 set -euo pipefail
 . "$(dirname "$0")/lib/setup.sh"
 
@@ -49,5 +50,23 @@ for h in "${HARNESSES[@]}"; do
     log "$h FAILED: crash input(s): $(ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null | tr '\n' ' ')"
   fi
 done
+# Line coverage of the Lua library reached by the Lua harnesses' corpora.
+lua_cov=()
+for h in "${HARNESSES[@]}"; do
+  case $h in
+    fuzz_csv) lua_cov+=("csv_driver.lua qxt.csv") ;;
+    fuzz_clean) lua_cov+=("clean_driver.lua qxt.clean,qxt.mask") ;;
+  esac
+done
+if [ ${#lua_cov[@]} -gt 0 ]; then
+  cmake --build "$FUZZ_BUILD" -j"$(nproc)" --target qxtv -- --no-print-directory >/dev/null
+  for c in "${lua_cov[@]}"; do
+    set -- $c
+    name=${1%_driver.lua}
+    (cd "$QXTV_ROOT" && ASAN_OPTIONS=detect_leaks=0 "$FUZZ_BUILD/qxtv" run tests/fuzz/lua_coverage.lua \
+      "tests/fuzz/$1" "$2" "$FUZZ_BUILD/fuzz/fuzz_$name.work/corpus" "tests/fuzz/corpus/$name") |
+      sed "s/^/  coverage: /" >&2
+  done
+fi
 [ ${#failed[@]} -eq 0 ] || { log "failed: ${failed[*]}"; exit 1; }
 log "every harness ran clean for ${SECONDS_EACH}s"
