@@ -1,6 +1,6 @@
 /* fuzz_lua.h -- what the Lua-driven harnesses share: a Lua state kept
  * across runs with the flow library on package.path, a driver function
- * (tests/fuzz/*_driver.lua) called with each input, and coverage of the
+ * (tests/fuzz/NAME_driver.lua) called with each input, and coverage of the
  * Lua code fed back to libFuzzer.
  *
  * The Lua interpreter is Debian's (not instrumented), so libFuzzer alone
