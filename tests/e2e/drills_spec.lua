@@ -45,9 +45,9 @@ local function drill(mode, args)
   local d = { url = scheme .. "://127.0.0.1:" .. port:match("%d+") }
   d.endpoint = d.url .. "/Phone_TwoElements"
   function d.stop()
-    -- The server's children (one per connection) end when their client
-    -- goes, or after 120 s at most.
-    os.execute("kill " .. pid .. " 2>/dev/null")
+    -- The server and its children (one per connection, which would
+    -- otherwise end when their client goes, or after 120 s).
+    os.execute("pkill -P " .. pid .. " 2>/dev/null; kill " .. pid .. " 2>/dev/null")
     os.execute("rm -rf " .. dir)
   end
   return d
