@@ -11,6 +11,8 @@
 -- "replace", the default): a resumed run rewrites every output from its
 -- journal, so appending would write rows twice. opts.mode = "append" keeps
 -- what is there, for flows without a journal that add to a history table.
+local sqlite = require("qxt.sqlite")
+
 local _M = {}
 
 _M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule", "row" }
@@ -28,13 +30,8 @@ function _M.open(path, table_name, opts)
     error("qxt.sink.sqlite(path, table [, opts]) wants two strings", 2)
   end
   opts = opts or {}
-  local driver = require("luasql.sqlite3")
-  local env = driver.sqlite3()
-  local conn, err = env:connect(path)
-  if not conn then
-    env:close()
-    return nil, ("%s: %s"):format(path, tostring(err))
-  end
+  local conn, env = sqlite.connect(path)
+  if not conn then return nil, env end
   local mode = opts.mode or "replace"
   if mode ~= "replace" and mode ~= "append" then
     error("qxt.sink.sqlite: mode must be \"replace\" or \"append\"", 2)

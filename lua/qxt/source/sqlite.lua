@@ -8,6 +8,7 @@
 -- 手机号... and name, 姓名; or opts.columns = { mobile = "..", name = ".." }).
 -- Rows are fetched one at a time: memory stays constant.
 local csv = require("qxt.csv")
+local sqlite = require("qxt.sqlite")
 
 local _M = {}
 
@@ -20,14 +21,9 @@ function _M.open(path, query, opts)
     error("qxt.source.sqlite(path, query [, opts]) wants two strings", 2)
   end
   opts = opts or {}
-  local driver = require("luasql.sqlite3")
   if not io.open(path, "rb") then return nil, path .. ": no such database file" end
-  local env = driver.sqlite3()
-  local conn, err = env:connect(path)
-  if not conn then
-    env:close()
-    return nil, ("%s: %s"):format(path, tostring(err))
-  end
+  local conn, env = sqlite.connect(path)
+  if not conn then return nil, env end
   local cursor, qerr = conn:execute(query)
   if type(cursor) ~= "userdata" then
     conn:close()
