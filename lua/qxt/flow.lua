@@ -29,6 +29,7 @@
 -- So does an endpoint that stopped answering: `transport_halt` (default
 -- max(100, 2 x concurrency)) transport failures in a row.
 local clean = require("qxt.clean")
+local dedupe = require("qxt.dedupe")
 local mask = require("qxt.mask")
 local progress = require("qxt.progress")
 local ratelimit = require("qxt.ratelimit")
@@ -45,7 +46,7 @@ _M.EXIT_INTERRUPTED = 5 -- SIGINT/SIGTERM stopped a journaled run (resumable)
 local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, budget = true,
                   retry = true, route = true, sinks = true, clean = true, verify = true,
                   progress = true, quiet = true, on_result = true, log = true, transport_halt = true,
-                  journal = true }
+                  dedupe_memory = true, journal = true }
 
 local function check_options(opts)
   if type(opts) ~= "table" then error("qxt.flow wants a table of options", 3) end
@@ -115,7 +116,8 @@ function _M.run(opts)
   local show = progress.new{ total = type(opts.source) == "table" and opts.source.total
                              and opts.source:total() or nil,
                              quiet = opts.quiet or opts.progress == false }
-  local answers, waiting = {}, {}     -- dedupe: final answers, rows waiting for one
+  -- dedupe: final answers (bounded memory, see qxt.dedupe), rows waiting for one
+  local answers, waiting = dedupe.new{ limit = opts.dedupe_memory }, {}
   local seq, inflight, sent = 0, 0, 0
   local halted, budget_hit, broken, first_transport
   local failing = 0                    -- transport failures in a row, over all workers
@@ -228,7 +230,7 @@ function _M.run(opts)
     local ok, reason = cleaner.record(record)
     if not ok then return finish(record, rejected(reason)) end
     local key = record.mobile .. "\0" .. record.name
-    local known = answers[key]
+    local known = answers:get(key)
     if known then return finish(record, known, true) end
     local result
     if jnl then
@@ -238,7 +240,7 @@ function _M.run(opts)
         result = old          -- an earlier run's answer: journaled here as new
       elseif old then
         resumed = resumed + 1
-        answers[key] = old
+        answers:put(key, old)
         return finish(record, old, dup)
       end
     end
@@ -249,11 +251,12 @@ function _M.run(opts)
     local routed = { sink_for(record, result) }
     local function release()
       -- Only a real answer is reused; an unsent or halted row is not an answer.
-      if result.code ~= nil or result.class == "transport" then answers[key] = compact(result) end
+      local reusable = result.code ~= nil or result.class == "transport"
+      if reusable then answers:put(key, compact(result)) end
       queue = waiting[key]
       waiting[key] = nil
       finish(record, result, nil, routed)
-      for _, dup in ipairs(queue) do finish(dup, result, answers[key] ~= nil) end
+      for _, dup in ipairs(queue) do finish(dup, result, reusable) end
     end
     if jnl and journal.is_answer(result) then
       -- Its rows (and those waiting for the same pair) reach the sinks once
@@ -299,6 +302,7 @@ function _M.run(opts)
     if type(opts.journal) == "string" then jnl:close() end
   end
   show:finish()
+  answers:close()
   for name, sink in pairs(sinks) do
     if sink.close then
       local ok, err = sink:close()
