@@ -13,7 +13,7 @@ end
 local LAZY = {
   flow = "qxt.flow", retry = "qxt.retry", clean = "qxt.clean", mask = "qxt.mask",
   route = "qxt.route", csv = "qxt.csv", codes = "qxt.codes", source = "qxt.source",
-  sink = "qxt.sink", report = "qxt.report", journal = "qxt.journal",
+  sink = "qxt.sink", report = "qxt.report", rules = "qxt.rules", journal = "qxt.journal",
 }
 
 return setmetatable(_M, {

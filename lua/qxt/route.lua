@@ -23,21 +23,10 @@ function _M.outcome(result)
   return "unverified", result.class or "unknown"
 end
 
---- A router from an ordered list of rules, each
+--- A router from an ordered list of rules (see qxt.rules, which this is):
 --   { name = "...", when = function(record, result) -> bool, to = "sink" }
--- The first rule whose `when` holds wins; otherwise the default outcome.
 function _M.rules(list)
-  for i, rule in ipairs(list) do
-    if type(rule.when) ~= "function" or type(rule.to) ~= "string" then
-      error(("rule %d needs when = function and to = sink name"):format(i), 2)
-    end
-  end
-  return function(record, result)
-    for i, rule in ipairs(list) do
-      if rule.when(record, result) then return rule.to, rule.name or ("rule " .. i) end
-    end
-    return nil
-  end
+  return require("qxt.rules").new(list)
 end
 
 return _M
