@@ -161,7 +161,11 @@ function _M.run(opts)
     -- Duplicate rows share one answer: what is theirs alone goes in a view.
     local view = setmetatable({ rule = rule, row = record.seq, duplicate = duplicate or nil },
                               { __index = result })
-    sink:write(record, view)
+    local ok, err = sink:write(record, view)
+    if ok == nil and err ~= nil then
+      -- A row that cannot be written is a lost row: stop, never skip it.
+      error(("sink '%s' cannot write: %s"):format(name, tostring(err)), 0)
+    end
     stats:record(name, rule, result, duplicate)
     if opts.on_result then opts.on_result(record, view, name) end
     show:update(stats, inflight)

@@ -161,6 +161,17 @@ describe("qxt.flow", function()
     assert.are.equal(1, #out.consistent.rows)
   end)
 
+  it("stops on a sink that cannot write, naming the record, instead of losing rows", function()
+    local out = sinks()
+    out.consistent = { write = function() return nil, "No space left on device" end }
+    local summary = qxt.flow{ source = records{ { "13972565391", "张三" }, { "13972565391", "李四" } },
+                              sinks = out, concurrency = 1, quiet = true, verify = { endpoint = s.endpoint } }
+    assert.are.equal(1, summary.exit_status)
+    assert.matches("stopped on an error", summary.failed)
+    assert.are.equal(0, summary.records)      -- nothing counted as written that was not
+    qxt.exit_status(0)
+  end)
+
   it("rejects a misconfigured flow with a clear message", function()
     assert.has_error(function() qxt.flow{ sinks = {} } end, "qxt.flow: 'source' is required")
     assert.has_error(function() qxt.flow{ source = {}, sinks = {}, concurrency = 0 } end)
