@@ -1,0 +1,55 @@
+-- qxt.sink.jsonl: one JSON object per record, a line each: the input
+-- fields, then code, reason, status, area, isp, attempts, rule, row.
+--   local sink = qxt.sink.jsonl("out/results.jsonl")   -- or an open file
+-- The file is created on the first write (or by close(), empty).
+local cjson = require("cjson")
+
+local _M = {}
+
+_M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule", "row" }
+
+local Sink = {}
+Sink.__index = Sink
+
+function Sink:_open()
+  if self.file then return true end
+  local f, err = io.open(self.path, "w")
+  if not f then return nil, err end
+  f:setvbuf("full", 64 * 1024)
+  self.file, self.owned = f, true
+  return true
+end
+
+--- sink:write(record, result) -> true | nil, err
+function Sink:write(record, result)
+  local ok, err = self:_open()
+  if not ok then return nil, err end
+  local obj = {}
+  for k, v in pairs(record.fields or {}) do obj[k] = v end
+  for _, col in ipairs(_M.RESULT_COLUMNS) do
+    local v = result[col]
+    if v == nil and col == "reason" then v = record.error end
+    obj[col] = v
+  end
+  return self.file:write(cjson.encode(obj), "\n")
+end
+
+--- sink:close() -> true | nil, err (a stream it was given stays open;
+-- closing twice is harmless: one sink may serve several outcomes)
+function Sink:close()
+  if self.closed then return true end
+  self.closed = true
+  local ok, err = self:_open()
+  if not ok then return nil, err end
+  if self.owned then return self.file:close() end
+  return self.file:flush()
+end
+
+--- open(path | file) -> sink
+function _M.open(target)
+  if io.type(target) == "file" then return setmetatable({ file = target }, Sink) end
+  if type(target) ~= "string" then error("qxt.sink.jsonl wants a path or an open file", 2) end
+  return setmetatable({ path = target }, Sink)
+end
+
+return _M

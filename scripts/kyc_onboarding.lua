@@ -1,0 +1,36 @@
+-- kyc_onboarding.lua: one decision per applicant — approve, review or
+-- reject — from readable rules on the carrier's answer.
+--   qxtv run scripts/kyc_onboarding.lua applicants.csv [OUT_DIR]
+-- Writes OUT_DIR/approve.csv, review.csv, reject.csv (default out-kyc/).
+local input, out = arg[1], arg[2] or "out-kyc"
+if not input then
+  io.stderr:write("usage: qxtv run scripts/kyc_onboarding.lua applicants.csv [OUT_DIR]\n")
+  os.exit(2)
+end
+
+local BIG_THREE = { ["中国移动"] = true, ["中国联通"] = true, ["中国电信"] = true }
+
+-- The policy, in the order it is applied. The first rule that holds decides.
+local rules = qxt.rules{
+  { name = "name does not match", route = "reject",
+    when = function(_, r) return r.consistent == false end },
+  { name = "not a valid number or name", route = "reject",
+    when = function(_, r) return r.class == "rejected" or r.class == "input" end },
+  { name = "virtual operator", route = "review",
+    when = function(_, r) return r.consistent and not BIG_THREE[r.isp] end },
+  { name = "home area unknown", route = "review",
+    when = function(_, r) return r.consistent and r.province == nil end },
+  { name = "verified", route = "approve",
+    when = function(_, r) return r.consistent == true end },
+  otherwise = "review",                      -- no verdict: -4, retries used up, halted
+}
+
+local source = assert(qxt.source.csv(input))
+assert(qxt.mkdir(out))
+local sinks = {}
+for _, decision in ipairs{ "approve", "review", "reject" } do
+  sinks[decision] = qxt.sink.csv(out .. "/" .. decision .. ".csv", { columns = source:columns(), bom = true })
+end
+
+local summary = qxt.flow{ source = source, sinks = sinks, route = rules, concurrency = 32 }
+io.stderr:write(summary.text(), "\n")
