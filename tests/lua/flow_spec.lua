@@ -88,6 +88,27 @@ describe("qxt.flow", function()
     qxt.exit_status(0)
   end)
 
+  for _, case in ipairs{
+    { code = -1, sim = { "--apikey", "ffffffffffffffffffffffffffffffff" } },      -- our key is unknown
+    { code = -9, sim = { "--allow-ip", "10.9.9.9" } },                            -- loopback not allowed
+  } do
+    it("halts on " .. case.code .. " too, sending nothing more", function()
+      local b = sim.start(case.sim)
+      local list = {}
+      for i = 1, 30 do list[i] = { "13972565391", name_of(i) } end
+      local out = sinks()
+      local summary = qxt.flow{ source = records(list), sinks = out, concurrency = 2, quiet = true,
+                                verify = { endpoint = b.endpoint }, log = function() end }
+      local seen = b:stats().requests
+      b:stop()
+      where(out, 30)
+      assert.matches("^" .. case.code .. " ", summary.halted)
+      assert.are.equal(3, summary.exit_status)
+      assert.is_true(seen <= 2, seen .. " queries reached the provider")
+      qxt.exit_status(0)
+    end)
+  end
+
   it("halts when the endpoint stops answering, instead of failing every row", function()
     local list = {}
     for i = 1, 50 do list[i] = { "13972565391", name_of(i) } end
