@@ -4,7 +4,7 @@
 --
 --   qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N]
 --            [--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME]
---            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet]
+--            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S]
 --            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]
 --
 -- Every answer is journaled (DIR/journal.sqlite) before its row is written;
@@ -14,7 +14,7 @@
 -- run's journal instead of asking again (off by default: answers age).
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
-              "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] " ..
+              "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
               "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]"
 
 local function usage(msg)
@@ -24,7 +24,8 @@ end
 
 -- Options, in the order a person reads them.
 local opts = { out = "out", concurrency = 32, encoding = "auto" }
-local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", max_age = "number" }
+local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", max_age = "number",
+                  progress_every = "number" }
 local i, input = 1, nil
 while i <= #arg do
   local a = arg[i]
@@ -117,6 +118,7 @@ local summary = qxt.flow{
                             max_delay = 10, jitter = 0.1 },
   sinks = sinks,
   quiet = opts.quiet,
+  progress_interval = opts.progress_every,   -- seconds between lines when stderr is not a terminal
   journal = journal,
 }
 if journal then journal:close() end

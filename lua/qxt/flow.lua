@@ -46,7 +46,7 @@ _M.EXIT_INTERRUPTED = 5 -- SIGINT/SIGTERM stopped a journaled run (resumable)
 local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, budget = true,
                   retry = true, route = true, sinks = true, clean = true, verify = true,
                   progress = true, quiet = true, on_result = true, log = true, transport_halt = true,
-                  dedupe_memory = true, journal = true }
+                  dedupe_memory = true, journal = true, progress_interval = true }
 
 local function check_options(opts)
   if type(opts) ~= "table" then error("qxt.flow wants a table of options", 3) end
@@ -115,7 +115,8 @@ function _M.run(opts)
   local stats = summary.new()
   local show = progress.new{ total = type(opts.source) == "table" and opts.source.total
                              and opts.source:total() or nil,
-                             quiet = opts.quiet or opts.progress == false }
+                             quiet = opts.quiet or opts.progress == false,
+                             interval = opts.progress_interval }
   -- dedupe: final answers (bounded memory, see qxt.dedupe), rows waiting for one
   local answers, waiting = dedupe.new{ limit = opts.dedupe_memory }, {}
   local seq, inflight, sent = 0, 0, 0
