@@ -69,9 +69,9 @@ KEY=$QXT_APIKEY
 DOC_JSON='{"code":0,"reason":"Succ","result":{"Mobile":"13972565391","Name":"张三","Status":"一致","Area":"湖北-宜昌","Now_isp":"中国电信"}}'
 
 if [ $quick = 1 ]; then
-  N_CPU=20000; N_SLOW=2000; N_CURL=1000; WRK_D=3s; LAT_S=3
+  N_CPU=20000; N_CURL=200; WRK_D=3s; LAT_S=3
 else
-  N_CPU=100000; N_SLOW=20000; N_CURL=3000; WRK_D=8s; LAT_S=8
+  N_CPU=100000; N_CURL=600; WRK_D=8s; LAT_S=8
 fi
 C_CPU=64
 
@@ -190,7 +190,7 @@ for c in 256 1024; do
   n=$((c * 10 * LAT_S))        # about LAT_S seconds at the Little's-law bound
   echo "== qxt-sim --latency 100ms, $c in flight (bound $((c * 10))/s)"
   start_simulator 100ms
-  clients sim-100ms "$c" "$n" "$((c * 4))" "${LAT_S}s"
+  clients sim-100ms "$c" "$n" "$N_CURL" "${LAT_S}s"   # curl: ~40 ms of exec per query
   stop_server
 done
 
