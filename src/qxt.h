@@ -16,6 +16,12 @@ char *qxt_form_body(const char *apikey, const char *mobile, size_t mobile_len,
 /* Overwrites every occurrence of secret in buf[0..len) with '*'s, so text
  * that came from elsewhere (a response body, an error) cannot leak the key.
  * Returns how many occurrences were masked. secret NULL or "" does nothing. */
+/* The same body written into buf[0..cap) without allocating: returns its
+ * length (without the NUL). When that length + 1 exceeds cap, nothing is
+ * written and the caller retries with a larger buffer (or qxt_form_body). */
+size_t qxt_form_body_into(char *buf, size_t cap, const char *apikey, const char *mobile,
+                          size_t mobile_len, const char *name, size_t name_len);
+
 int qxt_redact(char *buf, size_t len, const char *secret);
 
 #endif

@@ -35,6 +35,14 @@ static void test_form_body(void)
     b = qxt_form_body(KEY, "1", 1, "阿·𠀀", strlen("阿·𠀀"), &len);
     CHECK(b && strstr(b, "name=%E9%98%BF%C2%B7%F0%A0%80%80") != NULL);
     free(b);
+    /* Into a caller's buffer: the same bytes; too small a buffer is left
+     * untouched and the length needed comes back. */
+    char buf[128];
+    memset(buf, 'x', sizeof buf);
+    CHECK(qxt_form_body_into(buf, 20, KEY, "13972565391", 11, "张三", strlen("张三")) == 82 && buf[0] == 'x');
+    CHECK(qxt_form_body_into(buf, 82, KEY, "13972565391", 11, "张三", strlen("张三")) == 82 && buf[0] == 'x');
+    CHECK(qxt_form_body_into(buf, 83, KEY, "13972565391", 11, "张三", strlen("张三")) == 82 &&
+          strcmp(buf, "apikey=0123456789abcdef0123456789abcdef&mobile=13972565391&name=%E5%BC%A0%E4%B8%89") == 0);
 }
 
 static void test_redact(void)
