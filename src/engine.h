@@ -16,6 +16,8 @@ struct qxt_config {
     long max_connections;        /* HTTP connections open at most */
     const char *lua_dir;         /* where lua/qxt/... lives */
     int debug;                   /* full tracebacks on errors */
+    int sandbox;                 /* run: the script's chunk gets the sandbox env (text only) */
+    size_t memory_limit;         /* bytes the Lua state may hold; 0 = no cap */
 };
 
 struct engine;

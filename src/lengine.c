@@ -3,6 +3,7 @@
  * loop until every task has ended. */
 #include "lqxt.h"
 #include "http.h"
+#include "lsandbox.h"
 #include "loop.h"
 
 #include <editline/readline.h>
@@ -127,7 +128,7 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     if (!e->http)
         goto fail;
 
-    e->L = luaL_newstate();
+    e->L = lsandbox_newstate(cfg->memory_limit);
     if (!e->L) {
         snprintf(err, errlen, "cannot create the Lua state");
         goto fail;
@@ -140,6 +141,7 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     preload(e->L, "qxt.core", luaopen_qxt_core, e);
     preload(e->L, "qxt.journal.core", luaopen_qxt_journal_core, NULL);
     preload(e->L, "qxt.signal", luaopen_qxt_signal, NULL);
+    preload(e->L, "qxt.sandbox.core", luaopen_qxt_sandbox_core, NULL);
 #ifdef QXTV_HAVE_ICONV
     preload(e->L, "qxt.iconv", luaopen_qxt_iconv, NULL);
 #endif
@@ -192,13 +194,33 @@ static int run_main(struct engine *e, int argc, char **argv)
     return status;
 }
 
+/* The environment of a --sandbox script: require("qxt.sandbox").script_env(). */
+static int sandbox_env(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "qxt.sandbox");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "script_env");
+    lua_call(L, 0, 1);
+    return 1;
+}
+
 int engine_run_file(struct engine *e, const char *path, int argc, char **argv)
 {
     push_args(e->L, path, argc, argv);
-    if (luaL_loadfile(e->L, path) != LUA_OK) {
+    if (luaL_loadfilex(e->L, path, e->cfg.sandbox ? "t" : NULL) != LUA_OK) {
         lqxt_report(e, lua_tostring(e->L, -1));
         lua_pop(e->L, 1);
         return 1;
+    }
+    if (e->cfg.sandbox) {
+        lua_pushcfunction(e->L, sandbox_env);
+        if (docall(e, 0, 1) != LUA_OK) {
+            lua_pop(e->L, 1);
+            return 1;
+        }
+        if (!lua_setupvalue(e->L, -2, 1))   /* the chunk's _ENV */
+            lua_pop(e->L, 1);
     }
     return run_main(e, argc, argv);
 }
@@ -328,7 +350,7 @@ void engine_free(struct engine *e)
     /* Requests first: their completions point into Lua stacks. */
     http_free(e->http);
     if (e->L)
-        lua_close(e->L);
+        lsandbox_close(e->L);
     loop_free(e->loop);
     free(e->apikey);
     free(e->endpoint);

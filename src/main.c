@@ -37,6 +37,8 @@ static const char options_text[] =
     "  --cafile FILE          trust the CA certificates in FILE for https (verification stays on)\n"
     "  --max-connections N    HTTP connections open at most (default 1024)\n"
     "  --debug                full Lua tracebacks on errors\n"
+    "  --sandbox              run: the script gets only qxt, verify and a safe set (no io/os/require)\n"
+    "  --memory-limit MB      cap the memory of the Lua state\n"
     "\n"
     "The apikey is never printed. Exit status: 0 ok; 1 a script or task error, or for\n"
     "check no verdict; 2 bad usage; 3 a flow halted on a fatal provider code (-1, -5, -9);\n"
@@ -226,7 +228,7 @@ static int run_sim(int argc, char **argv)
 }
 
 enum { OPT_ENDPOINT = 256, OPT_APIKEY_FILE, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_CAFILE,
-       OPT_MAX_CONNECTIONS, OPT_JSON, OPT_DEBUG };
+       OPT_MAX_CONNECTIONS, OPT_JSON, OPT_DEBUG, OPT_SANDBOX, OPT_MEMORY_LIMIT };
 
 static const struct option long_options[] = {
     { "endpoint", required_argument, NULL, OPT_ENDPOINT },
@@ -237,6 +239,8 @@ static const struct option long_options[] = {
     { "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
     { "json", no_argument, NULL, OPT_JSON },
     { "debug", no_argument, NULL, OPT_DEBUG },
+    { "sandbox", no_argument, NULL, OPT_SANDBOX },
+    { "memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -303,6 +307,15 @@ int main(int argc, char **argv)
             json = 1;
             break;
         case OPT_DEBUG: cfg.debug = 1; break;
+        case OPT_SANDBOX: cfg.sandbox = 1; break;
+        case OPT_MEMORY_LIMIT: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 1048576)
+                usage_error("--memory-limit wants megabytes from 1 to 1048576, not '%s'", optarg);
+            cfg.memory_limit = (size_t)v << 20;
+            break;
+        }
         case 'h':
             return print_command_help(command);
         default:

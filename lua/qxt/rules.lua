@@ -8,6 +8,12 @@
 --     { name = "virtual operator", when = function(rec, r) return r.isp == "虚拟运营商" end, route = "review" },
 --     otherwise = "reject",
 --   }
+--
+-- Rules from outside the engineering team come from a file, sandboxed:
+--
+--   route = qxt.rules.load("scripts/rules/kyc_rules.lua")
+--
+-- The file is a Lua chunk returning such a list. See load() below.
 local _M = {}
 
 --- rules{ {name=, when=fn(record, result), route=sink}..., otherwise=sink }
@@ -27,6 +33,63 @@ function _M.new(list)
   return function(record, result)
     for i, rule in ipairs(list) do
       if rule.when(record, result) then return rule.route or rule.to, rule.name or ("rule " .. i) end
+    end
+    if list.otherwise then return list.otherwise, "otherwise" end
+    return nil
+  end
+end
+
+--- load(path [, opts]) -> router | raises with the file's name
+-- opts.sandbox (default true): the chunk and every `when` run in the
+--   environment of qxt.sandbox (no io, os, require, debug; text-only load),
+--   each under opts.instructions (default 1,000,000) and opts.memory bytes
+--   (default 16 MiB). With sandbox = false the file runs as trusted code.
+-- opts.on_rule_error: "review" (default) sends a record whose rule failed
+--   to opts.error_route (default "unverified") with the rule column
+--   "rule error: <file> rule '<name>': <message>", and the run goes on;
+--   "halt" raises that message, which stops the flow.
+function _M.load(path, opts)
+  opts = opts or {}
+  local sandbox = opts.sandbox ~= false
+  local policy = opts.on_rule_error or "review"
+  if policy ~= "review" and policy ~= "halt" then
+    error("on_rule_error must be \"review\" or \"halt\"", 2)
+  end
+  local error_route = opts.error_route or "unverified"
+  local sb = require("qxt.sandbox")
+  local limits = { instructions = opts.instructions or sb.INSTRUCTIONS, memory = opts.memory or sb.MEMORY }
+  local list, err
+  if sandbox then
+    list, err = sb.loadfile(path, sb.env(), limits)
+  else
+    local chunk
+    chunk, err = loadfile(path, "t")
+    if chunk then list = chunk() end
+  end
+  if err then error(("rule file %s: %s"):format(path, err), 2) end
+  if type(list) ~= "table" then error(("rule file %s must return a list of rules"):format(path), 2) end
+  local ok, router = pcall(_M.new, list)
+  if not ok then error(("rule file %s: %s"):format(path, router), 2) end
+  if not sandbox then return router end
+
+  local file = path:match("[^/]+$")
+  -- Each `when` runs under the limits, on a read-only view of the record
+  -- and the result, so a rule cannot change what the sinks write.
+  local function readonly(t)
+    return setmetatable({}, { __index = t, __newindex = function(_, k)
+      error(("the record is read-only (%s)"):format(tostring(k)), 2) end, __metatable = false })
+  end
+  return function(record, result)
+    local rec, res = readonly(record), readonly(result)
+    for i, rule in ipairs(list) do
+      local name = rule.name or ("rule " .. i)
+      local fine, holds = sb.call(rule.when, limits, rec, res)
+      if not fine then
+        local why = ("rule error: %s rule '%s': %s"):format(file, tostring(name), tostring(holds))
+        if policy == "halt" then error(why, 0) end
+        return error_route, why
+      end
+      if holds then return rule.route or rule.to, name end
     end
     if list.otherwise then return list.otherwise, "otherwise" end
     return nil

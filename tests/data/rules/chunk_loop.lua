@@ -1,0 +1,3 @@
+-- luacheck: ignore
+-- hostile rule file for tests/lua/sandbox_spec.lua
+while true do end
