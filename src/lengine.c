@@ -55,7 +55,12 @@ static int docall(struct engine *e, int nargs, int nres)
     lua_insert(L, base);
     status = lua_pcall(L, nargs, nres, base);
     lua_remove(L, base);
-    if (status != LUA_OK) {
+    if (status == LUA_ERRMEM && e->cfg.memory_limit) {
+        char msg[80];      /* no Lua allocation: the state is at its cap */
+        snprintf(msg, sizeof msg, "not enough memory (--memory-limit %zu MB)", e->cfg.memory_limit >> 20);
+        lqxt_report(e, msg);
+        lua_pop(L, 1);
+    } else if (status != LUA_OK) {
         lqxt_report(e, lua_tostring(L, -1));
         lua_pop(L, 1);
     }

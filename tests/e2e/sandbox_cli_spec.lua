@@ -90,7 +90,7 @@ describe("qxtv run --sandbox", function()
   it("caps the memory of the state with --memory-limit, and the host reports it", function()
     local _, err, status = run("local t = {} while true do t[#t+1] = ('x'):rep(1e6) end", "--memory-limit 32")
     assert.are.equal(1, status)
-    assert.matches("not enough memory", err)
+    assert.matches("not enough memory %(%-%-memory%-limit 32 MB%)", err)
   end)
 
   it("rejects a bad --memory-limit", function()
