@@ -290,6 +290,25 @@ end
 ----------------------------------------------------------------------------
 -- Record parsing
 
+-- Where the unquoted text from buf[i] ends: the position of the comma or
+-- newline after it (len + 1 at the end of the data) and of its last
+-- character (a CR before the newline left out); nil when buf ends first and
+-- more data may come.
+local function field_end(buf, i, len, eof)
+  local d = find(buf, "[,\n]", i)
+  if not d then
+    if not eof then
+      return nil
+    end
+    d = len + 1
+  end
+  local stop = d - 1
+  if byte(buf, d) == 10 and byte(buf, stop) == 13 and stop >= i then
+    stop = stop - 1
+  end
+  return d, stop
+end
+
 -- Parses one record that contains a quote, from buf[i]. Returns fields,
 -- next_pos, err; nil when buf ends before the record does and more data
 -- may come (the caller reads more and parses again from the start); false
@@ -333,34 +352,20 @@ local function parse_quoted_record(buf, i, eof)
         end
       end
       if c ~= 44 and c ~= 10 and c ~= nil then
-        local d = find(buf, "[,\n]", i)
+        local d, stop = field_end(buf, i, len, eof)
         if not d then
-          if not eof then
-            return nil
-          end
-          d = len + 1
-        end
-        local stop = d - 1
-        if byte(buf, d) == 10 and byte(buf, stop) == 13 then
-          stop = stop - 1
+          return nil
         end
         value = value .. sub(buf, i, stop)
         err = err or "has text after a closing quote"
         i, c = d, byte(buf, d)
       end
     else
-      local d = find(buf, "[,\n]", i)
+      local d, stop = field_end(buf, i, len, eof)
       if not d then
-        if not eof then
-          return nil
-        end
-        d = len + 1
+        return nil
       end
-      local stop = d - 1
       c = byte(buf, d)
-      if c == 10 and byte(buf, stop) == 13 and stop >= i then
-        stop = stop - 1
-      end
       value = sub(buf, i, stop)
       i = d
     end
