@@ -307,7 +307,12 @@ int main(int argc, char **argv)
             json = 1;
             break;
         case OPT_DEBUG: cfg.debug = 1; break;
-        case OPT_SANDBOX: cfg.sandbox = 1; break;
+        case OPT_SANDBOX:
+            /* Only `run` loads the script sandboxed; elsewhere it would be a false comfort. */
+            if (strcmp(command, "run") != 0)
+                usage_error("--sandbox is an option of run, not of %s", command);
+            cfg.sandbox = 1;
+            break;
         case OPT_MEMORY_LIMIT: {
             char *end;
             long v = strtol(optarg, &end, 10);

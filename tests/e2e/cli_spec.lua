@@ -81,7 +81,7 @@ describe("qxtv usage", function()
   end)
 
   for _, bad in ipairs{ "", "frobnicate", "run", "check 1", "check --bogus 1 2", "run --timeout x a.lua",
-                        "check --endpoint ftp://x/ 1 2", "run --json a.lua" } do
+                        "check --endpoint ftp://x/ 1 2", "run --json a.lua", "repl --sandbox" } do
     it("exits 2 with a usage line for: qxtv " .. bad, function()
       local _, err, status = sim.run(qxtv .. " " .. bad)
       assert.are.equal(2, status)
