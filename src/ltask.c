@@ -191,29 +191,35 @@ void ltask_suspend(struct task *t)
     t->state = TASK_WAITING;
 }
 
+/* Runs one turn of the loop. Returns -1 with the reason in err when no turn
+ * can ever make progress again: nothing is in flight or sleeping, yet the
+ * caller still waits (tasks waiting for each other). */
+static int turn(struct engine *e, char *err, size_t errlen)
+{
+    if (e->pending_ops > 0 && loop_run_once(e->loop) == 0)
+        return 0;
+    snprintf(err, errlen, "%zu task(s) wait for each other and can never finish (deadlock)",
+             e->live_tasks);
+    return -1;
+}
+
 int lqxt_drive(struct engine *e, const int *done, char *err, size_t errlen)
 {
-    while (!*done) {
-        if (e->pending_ops == 0 || loop_run_once(e->loop) < 0) {
-            snprintf(err, errlen, "nothing left that could finish this wait: "
-                     "%zu task(s) wait for each other (deadlock)", e->live_tasks);
+    while (!*done)
+        if (turn(e, err, errlen) < 0)
             return -1;
-        }
-    }
     return 0;
 }
 
 int ltask_run_all(struct engine *e)
 {
-    while (e->live_tasks > 0) {
-        if (e->pending_ops == 0 || loop_run_once(e->loop) < 0) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "%zu task(s) wait for each other and can never finish (deadlock)",
-                     e->live_tasks);
+    char msg[160];
+
+    while (e->live_tasks > 0)
+        if (turn(e, msg, sizeof msg) < 0) {
             lqxt_report(e, msg);
             return -1;
         }
-    }
     return 0;
 }
 
@@ -371,13 +377,9 @@ int ltask_wait(lua_State *L)
         lua_pop(L, 1);
         /* Polled after each loop turn: the main chunk is not a task, so
          * nobody resumes it; it simply keeps the loop going. */
-        while (!is_over(t)) {
-            if (e->pending_ops == 0 || loop_run_once(e->loop) < 0) {
-                snprintf(err, sizeof err, "qxt.wait: %zu task(s) wait for each other and can never finish (deadlock)",
-                         e->live_tasks);
-                return luaL_error(L, "%s", err);
-            }
-        }
+        while (!is_over(t))
+            if (turn(e, err, sizeof err) < 0)
+                return luaL_error(L, "qxt.wait: %s", err);
     }
     return collect(L, list);
 }
