@@ -2,6 +2,7 @@
 -- written as summary.json): inline SVG charts, no script, no network.
 --   local html = require("qxt.report").html(summary_table)
 local codes = require("qxt.codes")
+local route = require("qxt.route")
 
 local _M = {}
 
@@ -127,7 +128,7 @@ function _M.html(s)
     kpi[#kpi + 1] = format('<div class="kpi">%s<b>%s</b></div>', esc(label), esc(value))
   end
   add("records", s.records or 0)
-  for _, k in ipairs{ "consistent", "inconsistent", "invalid", "unverified" } do add(k, o[k] or 0) end
+  for _, k in ipairs(route.OUTCOMES) do add(k, o[k] or 0) end
   add("queries sent", s.queries_sent or 0)
   add("charged", s.charged or 0)
   add("retries", s.retries or 0)
@@ -154,7 +155,7 @@ function _M.html(s)
   local charts = {
     bars("Outcomes", (function()
       local t = {}
-      for _, k in ipairs{ "consistent", "inconsistent", "invalid", "unverified" } do t[#t + 1] = { k, o[k] or 0 } end
+      for _, k in ipairs(route.OUTCOMES) do t[#t + 1] = { k, o[k] or 0 } end
       return t
     end)(), function(label) return COLORS[label] end),
     bars("Provider codes", code_items),

@@ -3,6 +3,7 @@
 -- list of every latency, so a ten-million-row run costs the same as ten.
 local cjson = require("cjson")
 local codes = require("qxt.codes")
+local route = require("qxt.route")
 
 local _M = {}
 
@@ -151,13 +152,13 @@ function Summary:to_text(extra)
   local lines = {}
   local function add(fmt, ...) lines[#lines + 1] = fmt:format(...) end
   add("records    %d in %.1f s (%.0f/s)", t.records, t.wall_seconds, t.records_per_second or 0)
-  for _, o in ipairs({ "consistent", "inconsistent", "invalid", "unverified" }) do
+  local standard = {}
+  for _, o in ipairs(route.OUTCOMES) do
+    standard[o] = true
     add("  %-13s %d", o, t.outcomes[o] or 0)
   end
   for o, n in pairs(t.outcomes) do
-    if o ~= "consistent" and o ~= "inconsistent" and o ~= "invalid" and o ~= "unverified" then
-      add("  %-13s %d", o, n)
-    end
+    if not standard[o] then add("  %-13s %d", o, n) end
   end
   add("queries    %d sent, %d charged, %d retries, %d duplicate rows answered from the run",
       t.queries_sent, t.charged, t.retries, t.duplicates)
