@@ -93,8 +93,6 @@ local function prepare(self)
     unmark = db:prepare("DELETE FROM inflight WHERE seq = ?"),
     bump = db:prepare("UPDATE header SET value = value + ? WHERE key = ?"),
     header = db:prepare("SELECT value FROM header WHERE key = ?"),
-    sync_full = db:prepare("PRAGMA synchronous = FULL"),
-    sync_normal = db:prepare("PRAGMA synchronous = NORMAL"),
   }
 end
 
@@ -325,12 +323,13 @@ function Journal:reuse_from(path, max_age)
   return true
 end
 
--- The open batch: what the next commit writes, so that one transaction
--- (and one fsync) serves every answer of a turn of the loop.
+-- The open batch: what the next commit writes, in order, so that one
+-- transaction (and one fsync) serves every answer and every in-flight
+-- marker of a turn of the loop. An operation is { statement, args..., n = 1 + #args }.
 local function batch_of(self)
   local batch = self.batch
   if not batch then
-    batch = { n = 0, release = {} }
+    batch = { n = 0, answers = 0, release = {} }
     self.batch = batch
     batch.task = qxt.spawn(self.flush, self, batch)
     self.last = batch.task
@@ -338,56 +337,64 @@ local function batch_of(self)
   return batch
 end
 
+local function add(batch, op, release)
+  local n = batch.n + 1
+  batch.n = n
+  batch[n] = op
+  batch.release[n] = release
+end
+
 local function wait_for(self, batch)
   if batch.task:status() ~= "done" then qxt.wait(batch.task) end
   if self.failed then error(self.failed, 0) end
 end
 
---- A query for record seq is about to be sent (attempt n). Written before
---- sending, so that a crash leaves it counted. Returns true when an earlier
---- run had this record in flight too: the provider may charge it twice.
+--- A query for record seq is about to be sent (attempt n): the marker is
+--- committed (with the answers of this turn) before this returns, so that
+--- a crash after sending leaves it counted. Call it from a task; it waits.
+--- Returns true when an earlier run had this record in flight too: the
+--- provider may charge it twice.
 function Journal:sending(seq, attempt)
+  if self.failed then error(self.failed, 0) end
   local again = self.stale[seq]
-  guard(self, function()
-    -- Not synced: lost only with the machine, which loses the query too.
-    self.st.sync_normal:run()
-    self.st.mark:run(seq, attempt, os.time())
-    if again then self.st.bump:run(1, "charged_twice") end
-  end)
+  local st, batch = self.st, batch_of(self)
+  add(batch, { st.mark, seq, attempt, os.time(), n = 4 })
   if again then
+    add(batch, { st.bump, 1, "charged_twice", n = 3 })
     self.stale[seq] = nil
     self.charged_twice = self.charged_twice + 1
   end
+  wait_for(self, batch)
   return again == true
 end
 
---- A query came back without an answer worth keeping: no longer in flight.
+--- A query came back without an answer worth keeping: no longer in flight
+--- (written with the next commit; nothing waits for it).
 function Journal:sent_back(seq)
-  guard(self, function()
-    self.st.sync_normal:run()
-    self.st.unmark:run(seq)
-  end)
+  if self.failed then error(self.failed, 0) end
+  add(batch_of(self), { self.st.unmark, seq, n = 2 })
 end
+
+local unpack = table.unpack
 
 local function write_batch(self, batch)
   guard(self, function()
-    local st, db = self.st, self.db
-    st.sync_full:run()
+    local db, unmark = self.db, self.st.unmark
     db:exec("BEGIN")
     for i = 1, batch.n do
-      local b = batch[i]
-      st.put:run(table.unpack(b, 1, 12))
-      st.unmark:run(b[1])
+      local op = batch[i]
+      op[1]:run(unpack(op, 2, op.n))
+      if op.answer then unmark:run(op[2]) end
     end
-    db:exec("COMMIT")        -- fsync of the WAL: the answers are durable
+    db:exec("COMMIT")        -- fsync of the WAL: answers and markers are durable
   end)
-  self.answered = self.answered + batch.n
+  self.answered = self.answered + batch.answers
   self.commits = (self.commits or 0) + 1
   return true
 end
 
--- The task that commits a batch: the answers that come in during this
--- turn of the loop share the commit.
+-- The task that commits a batch: what comes in during this turn of the
+-- loop shares the commit.
 function Journal.flush(self, batch)
   qxt.sleep(self.window)
   self.batch = nil
@@ -408,13 +415,12 @@ end
 --- without, waits for that (from a task). Raises once the journal failed.
 function Journal:commit(record, result, sink, rule, release)
   if self.failed then error(self.failed, 0) end
-  local row = { record.seq, self:pair(record.mobile, record.name), result.code, result.class,
-                result.reason, result.status, result.area, result.isp, result.attempts,
-                rule, sink, os.time() }
+  local op = { self.st.put, record.seq, self:pair(record.mobile, record.name), result.code,
+               result.class, result.reason, result.status, result.area, result.isp,
+               result.attempts, rule, sink, os.time(), n = 13, answer = true }
   local batch = batch_of(self)
-  batch.n = batch.n + 1
-  batch[batch.n] = row
-  batch.release[batch.n] = release
+  add(batch, op, release)
+  batch.answers = batch.answers + 1
   if release then return batch.task end
   wait_for(self, batch)
 end
