@@ -21,7 +21,8 @@ Store.__index = Store
 
 function _M.new(opts)
   opts = opts or {}
-  return setmetatable({ memory = {}, count = 0, limit = opts.limit or _M.LIMIT }, Store)
+  return setmetatable({ memory = {}, count = 0, limit = opts.limit or _M.LIMIT,
+                        missed = {}, nmissed = 0 }, Store)
 end
 
 -- Opens the on-disk part when the memory part is full.
@@ -36,22 +37,36 @@ function Store:_spill()
           "BEGIN")
   os.remove(path)
   self.db = db
-  self.key = core.random(32)
+  self.hash = core.pair_hasher(core.random(32))
   self.insert = db:prepare("INSERT OR REPLACE INTO answers VALUES (?, ?)")
   self.select = db:prepare("SELECT answer FROM answers WHERE pair = ?")
   self.pending = 0
 end
 
+-- The hash of a key that get() missed, kept for the put() that follows
+-- once its answer is in (one HMAC per new pair, not two).
 function Store:_hash(key)
-  return core.hex(core.hmac(self.key, key):sub(1, 16))
+  local h = self.missed[key]
+  if h then
+    self.missed[key] = nil
+    self.nmissed = self.nmissed - 1
+    return h
+  end
+  return self.hash(key)
 end
 
 --- The answer recorded for key, or nil.
 function Store:get(key)
   local v = self.memory[key]
   if v ~= nil or not self.db then return v end
-  local row = self.select:first(self:_hash(key))
-  return row and cjson.decode(row.answer) or nil
+  local h = self.missed[key] or self.hash(key)
+  local row = self.select:first(h)
+  if row then return cjson.decode(row.answer) end
+  -- A miss whose answer never comes (a halted run) must not pile up.
+  if self.nmissed >= 4096 then self.missed, self.nmissed = {}, 0 end
+  if not self.missed[key] then self.nmissed = self.nmissed + 1 end
+  self.missed[key] = h
+  return nil
 end
 
 --- Records answer (a flat table of strings, numbers and booleans) for key.

@@ -236,7 +236,8 @@ end
 
 --- The pair's keyed hash: what the journal knows a record by.
 function Journal:pair(mobile, name)
-  return hex(core.hmac(self.key, mobile .. "\0" .. name):sub(1, 16))
+  self.hash = self.hash or core.pair_hasher(self.key)
+  return self.hash(mobile .. "\0" .. name)
 end
 
 -- Once a write failed, the journal is done: every later call raises the
@@ -285,7 +286,7 @@ function Journal:lookup(record)
     if row then return result_of(row, record), true end
   end
   for _, old in ipairs(self.reuse or {}) do
-    local pair = hex(core.hmac(old.key, record.mobile .. "\0" .. record.name):sub(1, 16))
+    local pair = old.hash(record.mobile .. "\0" .. record.name)
     local row = old.by_pair:first(pair, os.time() - old.max_age)
     if row then
       local r = result_of(row, record)
@@ -319,7 +320,7 @@ function Journal:reuse_from(path, max_age)
     return nil, tostring(res)
   end
   self.reuse = self.reuse or {}
-  table.insert(self.reuse, { db = db, key = key, by_pair = res, max_age = max_age })
+  table.insert(self.reuse, { db = db, hash = core.pair_hasher(key), by_pair = res, max_age = max_age })
   return true
 end
 

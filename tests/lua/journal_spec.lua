@@ -87,6 +87,19 @@ describe("qxt.journal", function()
     assert.is_nil(bytes:find("张三", 1, true))
   end)
 
+  it("hashes a pair as the first 128 bits of HMAC-SHA256 under the journal's key", function()
+    local core = journal.core
+    local key = core.random(32)
+    local h = core.pair_hasher(key)
+    for _, msg in ipairs{ "13972565391\0张三", "", ("x"):rep(10000) } do
+      assert.are.equal(core.hex(core.hmac(key, msg):sub(1, 16)), h(msg))
+    end
+    assert.are_not.equal(h("a"), core.pair_hasher(core.random(32))("a"))
+    -- RFC 4231 test case 2: key "Jefe"
+    assert.are.equal("5bdcc146bf60754e6a042426089575c7",
+                     core.pair_hasher("Jefe")("what do ya want for nothing?"))
+  end)
+
   it("refuses a second run on the same journal at once", function()
     local j = assert(journal.open(path))
     local k, err = journal.open(path, { resume = true })
