@@ -88,9 +88,16 @@ local KEEP = { "code", "reason", "class", "consistent", "status", "area", "provi
                "attempts", "latency_ms", "mobile", "name", "http_status" }
 local function compact(result)
   local c = {}
-  for _, k in ipairs(KEEP) do c[k] = result[k] end
+  for i = 1, #KEEP do
+    local k = KEEP[i]
+    c[k] = result[k]
+  end
   return c
 end
+
+-- waiting[key] while the first row of a pair is being asked: NO_DUPLICATES
+-- until a second row of that pair turns up and gets a queue of its own.
+local NO_DUPLICATES = setmetatable({}, { __newindex = function() error("NO_DUPLICATES is shared") end })
 
 local function rejected(reason)
   return { class = "rejected", reason = reason, attempts = 0 }
@@ -155,10 +162,8 @@ function _M.run(opts)
     return sink, name, rule
   end
 
-  local function finish(record, result, duplicate, routed)
-    local sink, name, rule
-    if routed then sink, name, rule = routed[1], routed[2], routed[3]
-    else sink, name, rule = sink_for(record, result) end
+  local function finish(record, result, duplicate, sink, name, rule)
+    if not sink then sink, name, rule = sink_for(record, result) end
     -- Duplicate rows share one answer: what is theirs alone goes in a view.
     local view = setmetatable({ rule = rule, row = record.seq, duplicate = duplicate or nil },
                               { __index = result })
@@ -250,23 +255,28 @@ function _M.run(opts)
       end
     end
     local queue = waiting[key]
-    if queue then queue[#queue + 1] = record; return end
-    waiting[key] = {}
+    if queue then
+      if queue == NO_DUPLICATES then queue = {}; waiting[key] = queue end
+      queue[#queue + 1] = record
+      return
+    end
+    waiting[key] = NO_DUPLICATES
     result = result or query(record, mine)
-    local routed = { sink_for(record, result) }
+    -- Routed now, so that a mistake in a rule names this record at once.
+    local sink, name, rule = sink_for(record, result)
     local function release()
       -- Only a real answer is reused; an unsent or halted row is not an answer.
       local reusable = result.code ~= nil or result.class == "transport"
       if reusable then answers:put(key, compact(result)) end
       queue = waiting[key]
       waiting[key] = nil
-      finish(record, result, nil, routed)
+      finish(record, result, nil, sink, name, rule)
       for _, dup in ipairs(queue) do finish(dup, result, reusable) end
     end
     if jnl and journal.is_answer(result) then
       -- Its rows (and those waiting for the same pair) reach the sinks once
       -- the answer is durable; meanwhile this worker goes on.
-      mine.durable = jnl:commit(record, result, routed[2], routed[3], function()
+      mine.durable = jnl:commit(record, result, name, rule, function()
         local fine, err = pcall(release)
         if not fine then
           broken = true
