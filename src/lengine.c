@@ -3,6 +3,7 @@
  * loop until every task has ended. */
 #include "lqxt.h"
 #include "http.h"
+#include "ljournal.h"
 #include "lsandbox.h"
 #include "loop.h"
 
@@ -17,7 +18,6 @@
 
 int luaopen_qxt_core(lua_State *L);
 int luaopen_qxt_iconv(lua_State *L);
-int luaopen_qxt_journal_core(lua_State *L);
 int luaopen_qxt_signal(lua_State *L);
 
 static char *dup_or_null(const char *s)
@@ -145,6 +145,7 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     preload(e->L, "cjson.safe", luaopen_cjson_safe, NULL);
     preload(e->L, "qxt.core", luaopen_qxt_core, e);
     preload(e->L, "qxt.journal.core", luaopen_qxt_journal_core, NULL);
+    preload(e->L, "qxt.journal.committer", luaopen_qxt_journal_committer, e);
     preload(e->L, "qxt.signal", luaopen_qxt_signal, NULL);
     preload(e->L, "qxt.sandbox.core", luaopen_qxt_sandbox_core, NULL);
 #ifdef QXTV_HAVE_ICONV

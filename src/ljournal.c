@@ -10,6 +10,8 @@
  *   local row = st:first(17)              -- { code = 0 } or nil
  *   st:run(...) -> rows changed;  st:all(...) -> array of rows
  */
+#include "ljournal.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -60,6 +62,16 @@ static struct stmt *check_stmt(lua_State *L, int i)
     return st;
 }
 
+sqlite3 *ljournal_db(lua_State *L, int i)
+{
+    return check_db(L, i)->h;
+}
+
+sqlite3_stmt *ljournal_stmt(lua_State *L, int i)
+{
+    return check_stmt(L, i)->h;
+}
+
 /* core.open(path) -> db. The file is created with mode 0600 before SQLite
  * sees it (its -wal and -shm files then get the same mode): it holds the
  * outcomes of personal checks. */
@@ -81,7 +93,9 @@ static int core_open(lua_State *L)
         return luaL_error(L, "journal %s: cannot make it private (chmod 600): %s", path, strerror(err));
     }
     close(fd);
-    rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* Serialized: the committer's thread (ljcommit.c) writes on it while
+     * the loop's thread may read. */
+    rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK)
         return db_fail(L, db, "cannot open");
     sqlite3_extended_result_codes(db->h, 1);

@@ -185,7 +185,7 @@ function _M.run(opts)
   end
 
   -- Asks the provider, retrying by policy; returns the final result.
-  local function query(record, mine)
+  local function query(record)
     local attempt = 0
     while true do
       if halted then return unsent("halted: " .. halted) end
@@ -202,9 +202,10 @@ function _M.run(opts)
       sent = sent + 1                 -- counted when sent: the budget binds in-flight queries too
       inflight = inflight + 1
       if jnl then
-        -- At most one query per worker is at risk of being paid twice after
-        -- a crash: its previous answer is durable before it sends again.
-        if mine.durable then jnl:await(mine.durable); mine.durable = nil end
+        -- Waits until this query's in-flight marker is committed, and with
+        -- it (in the same commit or an earlier one) this worker's previous
+        -- answer: at most one query per worker is at risk of being paid
+        -- twice after a crash.
         jnl:sending(record.seq, attempt)
       end
       local r = verify(record.mobile, record.name, verify_opts)
@@ -235,7 +236,7 @@ function _M.run(opts)
     end
   end
 
-  local function process(record, mine)
+  local function process(record)
     if record.error then return finish(record, rejected(record.error)) end
     local ok, reason = cleaner.record(record)
     if not ok then return finish(record, rejected(reason)) end
@@ -261,7 +262,7 @@ function _M.run(opts)
       return
     end
     waiting[key] = NO_DUPLICATES
-    result = result or query(record, mine)
+    result = result or query(record)
     -- Routed now, so that a mistake in a rule names this record at once.
     local sink, name, rule = sink_for(record, result)
     local function release()
@@ -276,7 +277,7 @@ function _M.run(opts)
     if jnl and journal.is_answer(result) then
       -- Its rows (and those waiting for the same pair) reach the sinks once
       -- the answer is durable; meanwhile this worker goes on.
-      mine.durable = jnl:commit(record, result, name, rule, function()
+      jnl:commit(record, result, name, rule, function()
         local fine, err = pcall(release)
         if not fine then
           broken = true
@@ -290,13 +291,12 @@ function _M.run(opts)
   end
 
   local function worker()
-    local mine = {}     -- this worker's answer not yet durable
     while not broken and not (jnl and stopped()) do
       local record = next_record()
       if record == nil then return end
       seq = seq + 1
       record.seq = record.seq or seq
-      local ok, err = pcall(process, record, mine)
+      local ok, err = pcall(process, record)
       if not ok then
         broken = true
         if jnl and jnl.failed then return end     -- the disk failed: said once, below

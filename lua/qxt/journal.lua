@@ -13,6 +13,7 @@
 -- journal says nothing about who was checked; deleting the key anonymises
 -- it for good. See docs/durability.md.
 local core = require("qxt.journal.core")
+local committer = require("qxt.journal.committer")
 
 local _M = {}
 
@@ -221,6 +222,7 @@ function _M.open(path, opts)
   local self = setmetatable({ db = db, key = key, path = path, window = opts.window or 0,
                               charged_twice = 0, resumed = present }, Journal)
   prepare(self)
+  self.committer = committer.new(db)
   -- What an earlier run left: its answers, and the queries it had in flight.
   self.answered = db:prepare("SELECT count(*) AS n FROM answers"):first().n
   self.answered_at_open = self.answered
@@ -238,18 +240,6 @@ end
 function Journal:pair(mobile, name)
   self.hash = self.hash or core.pair_hasher(self.key)
   return self.hash(mobile .. "\0" .. name)
-end
-
--- Once a write failed, the journal is done: every later call raises the
--- same error (the run must stop; nothing is retried).
-local function guard(self, fn, ...)
-  if self.failed then error(self.failed, 0) end
-  local ok, err = pcall(fn, ...)
-  if not ok then
-    self.failed = tostring(err)
-    error(self.failed, 0)
-  end
-  return err
 end
 
 local function result_of(row, record)
@@ -330,7 +320,8 @@ end
 local function batch_of(self)
   local batch = self.batch
   if not batch then
-    batch = { n = 0, answers = 0, release = {} }
+    -- prev: the batch before, whose commit must end before this one's starts
+    batch = { n = 0, answers = 0, release = {}, prev = self.last }
     self.batch = batch
     batch.task = qxt.spawn(self.flush, self, batch)
     self.last = batch.task
@@ -376,28 +367,26 @@ function Journal:sent_back(seq)
   add(batch_of(self), { self.st.unmark, seq, n = 2 })
 end
 
-local unpack = table.unpack
-
+-- One transaction, ended by the fsync of the WAL, on the committer's
+-- thread: the loop goes on meanwhile; this task waits.
 local function write_batch(self, batch)
-  guard(self, function()
-    local db, unmark = self.db, self.st.unmark
-    db:exec("BEGIN")
-    for i = 1, batch.n do
-      local op = batch[i]
-      op[1]:run(unpack(op, 2, op.n))
-      if op.answer then unmark:run(op[2]) end
-    end
-    db:exec("COMMIT")        -- fsync of the WAL: answers and markers are durable
-  end)
+  if self.failed then error(self.failed, 0) end
+  local ok, err = self.committer:commit(batch)
+  if not ok then
+    self.failed = tostring(err)
+    error(self.failed, 0)
+  end
   self.answered = self.answered + batch.answers
   self.commits = (self.commits or 0) + 1
   return true
 end
 
 -- The task that commits a batch: what comes in during this turn of the
--- loop shares the commit.
+-- loop, and while the commit before runs, shares the commit.
 function Journal.flush(self, batch)
   qxt.sleep(self.window)
+  if batch.prev and batch.prev:status() ~= "done" then qxt.wait(batch.prev) end
+  batch.prev = nil
   self.batch = nil
   -- A failure is kept in self.failed (and raised to every later caller).
   if not pcall(write_batch, self, batch) then return false end
@@ -416,11 +405,13 @@ end
 --- without, waits for that (from a task). Raises once the journal failed.
 function Journal:commit(record, result, sink, rule, release)
   if self.failed then error(self.failed, 0) end
-  local op = { self.st.put, record.seq, self:pair(record.mobile, record.name), result.code,
+  local st = self.st
+  local op = { st.put, record.seq, self:pair(record.mobile, record.name), result.code,
                result.class, result.reason, result.status, result.area, result.isp,
-               result.attempts, rule, sink, os.time(), n = 13, answer = true }
+               result.attempts, rule, sink, os.time(), n = 13 }
   local batch = batch_of(self)
   add(batch, op, release)
+  add(batch, { st.unmark, record.seq, n = 2 })
   batch.answers = batch.answers + 1
   if release then return batch.task end
   wait_for(self, batch)
@@ -456,6 +447,7 @@ function Journal:close()
   self:drain()
   local db = self.db
   self.db = nil
+  self.committer:close()
   for _, old in ipairs(self.reuse or {}) do old.db:close() end
   return db:close()
 end
