@@ -2,6 +2,8 @@
  * runs a script's main chunk under lua_pcall (as lua.c does), then runs the
  * loop until every task has ended. */
 #include "lqxt.h"
+#include "lcsv_reader.h"
+#include "lcsv_writer.h"
 #include "http.h"
 #include "ljournal.h"
 #include "lsandbox.h"
@@ -148,6 +150,8 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     preload(e->L, "qxt.journal.committer", luaopen_qxt_journal_committer, e);
     preload(e->L, "qxt.signal", luaopen_qxt_signal, NULL);
     preload(e->L, "qxt.sandbox.core", luaopen_qxt_sandbox_core, NULL);
+    preload(e->L, "qxt.csv.core", luaopen_qxt_csv_core, NULL);
+    preload(e->L, "qxt.csv_writer.core", luaopen_qxt_csv_writer_core, NULL);
 #ifdef QXTV_HAVE_ICONV
     preload(e->L, "qxt.iconv", luaopen_qxt_iconv, NULL);
 #endif

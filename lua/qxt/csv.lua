@@ -46,6 +46,8 @@
 -- except a plain number such as -8 or +86: provider codes are negative and
 -- must stay numbers. Reading such a file back yields the apostrophe.
 
+local next_row = require("qxt.csv.core").next_row
+
 local _M = {}
 
 local byte, concat, find, format, gsub, lower, match, sub =
@@ -539,31 +541,41 @@ end
 function Reader:rows()
   local names, ncols = self.names, #self.names
   return function()
-    local text, fields, line, err = self:_next_record()
-    local row = {}
-    local n
-    if text then
-      n = 0
-      local s = 1
-      while true do
-        local c = find(text, ",", s, true)
-        n = n + 1
-        if c then
-          row[names[n] or n] = sub(text, s, c - 1)
-          s = c + 1
-        else
-          row[names[n] or n] = sub(text, s)
-          break
-        end
-      end
-    elseif fields then
-      n = #fields
-      for i = 1, n do
-        row[names[i] or i] = fields[i]
-      end
+    -- The common case, a plain line already in the buffer, is split in C
+    -- (qxt.csv.core, as the loop below would); the rest (quotes, more data
+    -- to read, the end) is _next_record's.
+    local pos, lines, row, n = next_row(self.buf, self.pos, self.eof, names)
+    self.pos, self.line = pos, self.line + lines
+    local line, err
+    if row then
+      line = self.line
     else
-      self:close()
-      return nil
+      local text, fields
+      text, fields, line, err = self:_next_record()
+      row = {}
+      if text then
+        n = 0
+        local s = 1
+        while true do
+          local c = find(text, ",", s, true)
+          n = n + 1
+          if c then
+            row[names[n] or n] = sub(text, s, c - 1)
+            s = c + 1
+          else
+            row[names[n] or n] = sub(text, s)
+            break
+          end
+        end
+      elseif fields then
+        n = #fields
+        for i = 1, n do
+          row[names[i] or i] = fields[i]
+        end
+      else
+        self:close()
+        return nil
+      end
     end
     self.rowno = self.rowno + 1
     local rowno = self.rowno

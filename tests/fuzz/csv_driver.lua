@@ -7,7 +7,7 @@
 --    whose line-end guess looks at the first chunk by design);
 --  * the GB18030 path always yields valid UTF-8;
 --  * a value written by csv.cell reads back the same (with the apostrophe
---    of the formula guard).
+--    of the formula guard), and so does a row written by csv.writer.
 -- The first input byte picks the encoding, whether the mobile and name
 -- columns are looked for, a chunk size and the record limit; the rest is
 -- the file.
@@ -75,6 +75,35 @@ local function round_trip(v)
   assert(row.b == "z", "the cell spilled into the next one")
 end
 
+-- A row of cells written by csv.writer (to a temporary file) reads back
+-- cell for cell, as round_trip says.
+local function write_row(cells, eol)
+  local columns = {}
+  for i = 1, math.max(2, #cells) do columns[i] = "c" .. i end
+  local f = assert(io.tmpfile())
+  local w = assert(csv.writer(f, columns, { eol = eol, buffer_rows = 1 }))
+  local row = {}
+  for i, v in ipairs(cells) do row["c" .. i] = v end
+  assert(w:write(row))
+  assert(w:close())
+  f:seek("set")
+  local r = assert(csv.reader(function(n) return f:read(n) end, { encoding = "utf-8", columns = false }))
+  local got
+  for back, _, _, err in r:rows() do
+    assert(got == nil, "one written row became two")
+    assert(err == nil, err)
+    got = back
+  end
+  f:close()
+  assert(got, "a written row was lost")
+  for i = 1, #columns do
+    local v, back = cells[i] or "", got["c" .. i]
+    if back ~= v and not (back == "'" .. v and v:find("^[=+%-@\t\r]")) then
+      error(string.format("cell %q of a written row read back as %q", v, tostring(back)))
+    end
+  end
+end
+
 return function(data)
   if #data < 1 then return end
   local b = data:byte(1)
@@ -95,11 +124,14 @@ return function(data)
     end
   end
   -- Cells of the input, written and read back.
-  local n = 0
+  local n, cells = 0, {}
   for field in body:gmatch("[^,\n]+") do
     round_trip(field)
     n = n + 1
+    cells[n] = field
     if n == 8 then break end
   end
   round_trip(body)
+  cells[#cells + 1] = body
+  write_row(cells, b % 2 == 0 and "\r\n" or "\n")
 end

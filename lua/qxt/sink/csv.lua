@@ -66,7 +66,22 @@ function Sink:_open(record)
   if not writer then
     return nil, err
   end
-  self.writer, self.inputs, self.outputs, self.row = writer, inputs, outputs, {}
+  -- Where each column's value comes from, decided once: the writer takes
+  -- it straight from the record and the result, with no row table. When two
+  -- columns share a name, the later source wins, as it would in a row table.
+  local field_of, result_of = {}, {}
+  for _, col in ipairs(inputs) do
+    field_of[col], result_of[col] = col, false
+  end
+  for _, out in ipairs(outputs) do
+    field_of[out.to], result_of[out.to] = false, out.from
+  end
+  local fields, results = {}, {}
+  for i, col in ipairs(header) do
+    fields[i], results[i] = field_of[col], result_of[col]
+  end
+  writer:_bind(fields, results)
+  self.writer = writer
   return true
 end
 
@@ -81,22 +96,10 @@ function Sink:write(record, result)
       return nil, err
     end
   end
-  local row, fields = self.row, record.fields or record
-  for _, col in ipairs(self.inputs) do
-    row[col] = fields[col]
-  end
-  for _, out in ipairs(self.outputs) do
-    local col = out.from
-    local v = result and result[col]
-    if v == nil then
-      v = record[col]
-    end
-    if v == nil and col == "reason" then
-      v = record.error
-    end
-    row[out.to] = v
-  end
-  return self.writer:write(row)
+  -- An input column takes record.fields[col]; a result column takes
+  -- result[col], else record[col], and `reason` falls back to record.error
+  -- (in C: qxt.csv_writer.core).
+  return self.writer:_write_record(record, result)
 end
 
 --- sink:flush() -> true | nil, err
