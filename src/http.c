@@ -395,3 +395,8 @@ void http_free(struct http *http)
     free(http);
     curl_global_cleanup();
 }
+
+__attribute__((visibility("default")))
+const struct http_api qxt_http_api = {
+    http_new, http_free, http_post, http_cancel, http_running, http_connects
+};

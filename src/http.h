@@ -70,4 +70,19 @@ size_t http_running(const struct http *http);
  * this well below the number of requests). */
 long http_connects(const struct http *http);
 
+/* The transport is the module qxtv-http.so (module.h), so that libcurl is
+ * loaded only by a script that sends: the engine calls it through this
+ * table, the module's one exported symbol. */
+struct http_api {
+    struct http *(*create)(struct loop *loop, const struct http_options *opts, char *err, size_t errlen);
+    void (*destroy)(struct http *http);
+    struct http_request *(*post)(struct http *http, const char *url, const char *body, size_t body_len,
+                                 const struct http_request_options *ro, http_done_fn *done, void *data,
+                                 char *err, size_t errlen);
+    void (*cancel)(struct http_request *req);
+    size_t (*running)(const struct http *http);
+    long (*connects)(const struct http *http);
+};
+#define HTTP_API_SYMBOL "qxt_http_api"
+
 #endif

@@ -4,12 +4,12 @@
 #include "lqxt.h"
 #include "lcsv_reader.h"
 #include "lcsv_writer.h"
+#include "edit.h"
 #include "http.h"
-#include "ljournal.h"
 #include "lsandbox.h"
 #include "loop.h"
+#include "module.h"
 
-#include <editline/readline.h>
 #include <lauxlib.h>
 #include <locale.h>
 #include <lua-cjson.h>
@@ -82,6 +82,36 @@ static void preload(lua_State *L, const char *name, lua_CFunction open, struct e
     lua_pop(L, 1);
 }
 
+/* require(name) of a Lua module that lives in one of the engine's own
+ * shared modules (module.h): loaded then, not at start. Upvalues: the
+ * engine, the file, the symbol; the opener gets the engine as its upvalue. */
+static int open_from_module(lua_State *L)
+{
+    char err[512];
+    lua_CFunction open = (lua_CFunction)module_symbol(lua_tostring(L, lua_upvalueindex(2)),
+                                                      lua_tostring(L, lua_upvalueindex(3)),
+                                                      err, sizeof err);
+    if (!open)
+        return luaL_error(L, "%s", err);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, open, 1);
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+static void preload_module(lua_State *L, const char *name, const char *file, const char *symbol,
+                           struct engine *e)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushlightuserdata(L, e);
+    lua_pushstring(L, file);
+    lua_pushstring(L, symbol);
+    lua_pushcclosure(L, open_from_module, 3);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+}
+
 /* Puts the engine's Lua library first on package.path. */
 static void set_path(lua_State *L, const char *dir)
 {
@@ -105,10 +135,26 @@ static int open_globals(lua_State *L)
     return 0;
 }
 
+struct http *lqxt_http(struct engine *e, char *err, size_t errlen)
+{
+    struct http_options ho;
+
+    if (e->http)
+        return e->http;
+    if (!e->http_api && !(e->http_api = module_symbol("qxtv-http.so", HTTP_API_SYMBOL, err, errlen)))
+        return NULL;
+    ho.timeout_ms = e->cfg.timeout_ms;
+    ho.connect_timeout_ms = e->cfg.connect_timeout_ms;
+    ho.cafile = e->cfg.cafile;
+    ho.max_body = 1 << 20;      /* answers are ~200 bytes; 1 MiB is plenty */
+    ho.max_connections = e->cfg.max_connections;
+    e->http = e->http_api->create(e->loop, &ho, err, errlen);
+    return e->http;
+}
+
 struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen)
 {
     struct engine *e = calloc(1, sizeof *e);
-    struct http_options ho;
 
     if (!e) {
         snprintf(err, errlen, "out of memory");
@@ -126,14 +172,6 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
         snprintf(err, errlen, "cannot create the event loop");
         goto fail;
     }
-    ho.timeout_ms = cfg->timeout_ms;
-    ho.connect_timeout_ms = cfg->connect_timeout_ms;
-    ho.cafile = cfg->cafile;
-    ho.max_body = 1 << 20;      /* answers are ~200 bytes; 1 MiB is plenty */
-    ho.max_connections = cfg->max_connections;
-    e->http = http_new(e->loop, &ho, err, errlen);
-    if (!e->http)
-        goto fail;
 
     e->L = lsandbox_newstate(cfg->memory_limit);
     if (!e->L) {
@@ -146,8 +184,8 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     preload(e->L, "cjson", luaopen_cjson, NULL);
     preload(e->L, "cjson.safe", luaopen_cjson_safe, NULL);
     preload(e->L, "qxt.core", luaopen_qxt_core, e);
-    preload(e->L, "qxt.journal.core", luaopen_qxt_journal_core, NULL);
-    preload(e->L, "qxt.journal.committer", luaopen_qxt_journal_committer, e);
+    preload_module(e->L, "qxt.journal.core", "qxtv-journal.so", "luaopen_qxt_journal_core", e);
+    preload_module(e->L, "qxt.journal.committer", "qxtv-journal.so", "luaopen_qxt_journal_committer", e);
     preload(e->L, "qxt.signal", luaopen_qxt_signal, NULL);
     preload(e->L, "qxt.sandbox.core", luaopen_qxt_sandbox_core, NULL);
     preload(e->L, "qxt.csv.core", luaopen_qxt_csv_core, NULL);
@@ -294,8 +332,14 @@ int engine_repl(struct engine *e)
 {
     lua_State *L = e->L;
     luaL_Buffer entry;
-    char *line;
+    char *line, err[512];
     int more = 0;
+    const struct edit_api *edit = module_symbol("qxtv-edit.so", "qxt_edit_api", err, sizeof err);
+
+    if (!edit) {
+        lqxt_report(e, err);
+        return 1;
+    }
 
     /* Line editing must know that 张三 is two characters of UTF-8; only the
      * character type changes, so Lua's number formatting stays as it is. */
@@ -306,10 +350,10 @@ int engine_repl(struct engine *e)
     printf("qxtv %s: verify(mobile, name), qxt.* and the flow library are loaded. Ctrl-D quits.\n",
            QXTV_VERSION);
     push_args(L, "repl", 0, NULL);
-    while ((line = readline(more ? ">> " : "qxt> ")) != NULL) {
+    while ((line = edit->readline(more ? ">> " : "qxt> ")) != NULL) {
         int status, base;
         if (*line)
-            add_history(line);
+            edit->add_history(line);
         if (!more)
             luaL_buffinit(L, &entry);
         else
@@ -358,7 +402,8 @@ void engine_free(struct engine *e)
     if (!e)
         return;
     /* Requests first: their completions point into Lua stacks. */
-    http_free(e->http);
+    if (e->http)
+        e->http_api->destroy(e->http);
     if (e->L)
         lsandbox_close(e->L);
     loop_free(e->loop);

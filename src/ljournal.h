@@ -12,7 +12,8 @@ sqlite3 *ljournal_db(lua_State *L, int i);
 /* The prepared statement of the stmt userdata at index i; raises if it is not one. */
 sqlite3_stmt *ljournal_stmt(lua_State *L, int i);
 
-int luaopen_qxt_journal_core(lua_State *L);
-int luaopen_qxt_journal_committer(lua_State *L);
+/* The module qxtv-journal.so's entry points (module.h). */
+__attribute__((visibility("default"))) int luaopen_qxt_journal_core(lua_State *L);
+__attribute__((visibility("default"))) int luaopen_qxt_journal_committer(lua_State *L);
 
 #endif

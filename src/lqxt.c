@@ -50,9 +50,9 @@ static int core_stats(lua_State *L)
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, (lua_Integer)e->live_tasks);
     lua_setfield(L, -2, "tasks");
-    lua_pushinteger(L, (lua_Integer)http_running(e->http));
+    lua_pushinteger(L, e->http ? (lua_Integer)e->http_api->running(e->http) : 0);
     lua_setfield(L, -2, "requests");
-    lua_pushinteger(L, http_connects(e->http));
+    lua_pushinteger(L, e->http ? e->http_api->connects(e->http) : 0);
     lua_setfield(L, -2, "connections");
     return 1;
 }

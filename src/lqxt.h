@@ -10,12 +10,14 @@
 
 struct loop;
 struct http;
+struct http_api;
 struct task;
 
 struct engine {
     lua_State *L;
     struct loop *loop;
-    struct http *http;
+    struct http *http;           /* NULL until the first query (lqxt_http) */
+    const struct http_api *http_api;
     struct qxt_config cfg;       /* strings below are our own copies */
     char *apikey, *endpoint, *cafile, *lua_dir;
     struct task *running;        /* task being resumed now; NULL: main chunk */
@@ -27,6 +29,10 @@ struct engine {
 
 /* The engine of a binding function (its first upvalue). */
 #define lqxt_engine(L) ((struct engine *)lua_touserdata((L), lua_upvalueindex(1)))
+
+/* The transport, loaded and made on first use (libcurl is loaded then).
+ * NULL with a reason in err. */
+struct http *lqxt_http(struct engine *e, char *err, size_t errlen);
 
 /* Prints "qxtv: " msg to stderr. */
 void lqxt_report(struct engine *e, const char *msg);

@@ -118,7 +118,13 @@ int lverify_verify(lua_State *L)
     if (blen >= sizeof stackbuf &&
         !(body = qxt_form_body(e->cfg.apikey, mobile, mlen, name, nlen, &blen)))
         return luaL_error(L, "verify(): out of memory");
-    req = http_post(e->http, endpoint, body, blen, &ro, on_answer, call, err, sizeof err);
+    if (!lqxt_http(e, err, sizeof err)) {
+        /* qxtv itself is broken (a missing module), not the network. */
+        if (body != stackbuf)
+            free(body);
+        return luaL_error(L, "verify(): %s", err);
+    }
+    req = e->http_api->post(e->http, endpoint, body, blen, &ro, on_answer, call, err, sizeof err);
     if (body != stackbuf)
         free(body);
     if (!req) {
@@ -133,7 +139,7 @@ int lverify_verify(lua_State *L)
         return lua_yield(L, 0);       /* resumed by on_answer with the result */
     }
     if (lqxt_drive(e, &call->done, err, sizeof err) < 0) {
-        http_cancel(req);             /* nothing may call back into this frame */
+        e->http_api->cancel(req);     /* nothing may call back into this frame */
         e->pending_ops--;
         return luaL_error(L, "verify(): %s", err);
     }
