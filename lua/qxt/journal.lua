@@ -381,6 +381,17 @@ local function write_batch(self, batch)
   return true
 end
 
+-- The task that hands a committed batch's rows to their sinks: after the
+-- batch before's rows, and after the tasks resumed by the commit.
+local function release_rows(before, batch)
+  qxt.sleep(0)
+  if before and before:status() ~= "done" then qxt.wait(before) end
+  for i = 1, batch.n do
+    local release = batch.release[i]
+    if release then release() end
+  end
+end
+
 -- The task that commits a batch: what comes in during this turn of the
 -- loop, and while the commit before runs, shares the commit.
 function Journal.flush(self, batch)
@@ -390,11 +401,10 @@ function Journal.flush(self, batch)
   self.batch = nil
   -- A failure is kept in self.failed (and raised to every later caller).
   if not pcall(write_batch, self, batch) then return false end
-  -- Durable now: the rows may go to their sinks, in the order answered.
-  for i = 1, batch.n do
-    local release = batch.release[i]
-    if release then release() end
-  end
+  -- Durable now: the rows may go to their sinks, in the order answered,
+  -- once the workers waiting for this commit have sent their next queries
+  -- (writing rows is not on their way).
+  self.releasing = qxt.spawn(release_rows, self.releasing, batch)
   return true
 end
 
@@ -432,6 +442,11 @@ function Journal:drain()
     if not ok then return nil, self.failed or err end
     if self.failed then return nil, self.failed end
     if self.last == task then self.last = nil end
+  end
+  while self.releasing do
+    local task = self.releasing
+    if task:status() ~= "done" then qxt.wait(task) end
+    if self.releasing == task then self.releasing = nil end
   end
   if self.failed then return nil, self.failed end
   return true
