@@ -1,6 +1,7 @@
 /* main.c -- the qxtv command line: parses options and configuration, then
  * hands over to the engine (run, check, -e) or to the simulator (sim). */
 #include "engine.h"
+#include "module.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -190,19 +191,12 @@ static void check_endpoint(const char *url)
 static char *find_lua_dir(void)
 {
     char exe[PATH_MAX], path[PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 
-    if (n > 0) {
-        char *slash;
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(path, sizeof path, "%s/%s/qxt/init.lua", exe, QXTV_LUA_REL_FROM_BIN);
-            if (access(path, R_OK) == 0) {
-                snprintf(path, sizeof path, "%s/%s", exe, QXTV_LUA_REL_FROM_BIN);
-                return strdup(path);
-            }
+    if (exe_dir(exe, sizeof exe) == 0) {
+        snprintf(path, sizeof path, "%s/%s/qxt/init.lua", exe, QXTV_LUA_REL_FROM_BIN);
+        if (access(path, R_OK) == 0) {
+            snprintf(path, sizeof path, "%s/%s", exe, QXTV_LUA_REL_FROM_BIN);
+            return strdup(path);
         }
     }
     return strdup(QXTV_SOURCE_LUA_DIR);
@@ -212,14 +206,9 @@ static char *find_lua_dir(void)
 static int run_sim(int argc, char **argv)
 {
     char exe[PATH_MAX], path[PATH_MAX + 16];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *slash;
 
-    if (n <= 0)
+    if (exe_dir(exe, sizeof exe) < 0)
         return perror("qxtv: cannot find my own executable"), 1;
-    exe[n] = '\0';
-    slash = strrchr(exe, '/');
-    *slash = '\0';
     snprintf(path, sizeof path, "%s/qxt-sim", exe);
     argv[0] = path;
     execv(path, argv);

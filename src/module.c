@@ -7,25 +7,33 @@
 #include <string.h>
 #include <unistd.h>
 
+int exe_dir(char *dir, size_t size)
+{
+    ssize_t n = readlink("/proc/self/exe", dir, size - 1);
+    char *slash;
+
+    if (n <= 0)
+        return -1;
+    dir[n] = '\0';
+    slash = strrchr(dir, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    return 0;
+}
+
 /* Where the module of name lives: the first candidate that exists. */
 static int find_module(const char *name, char *path, size_t size)
 {
     char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 
-    if (n > 0) {
-        char *slash;
-        exe[n] = '\0';
-        slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(path, size, "%s/%s/%s", exe, QXTV_MODULE_REL_FROM_BIN, name);
-            if (access(path, R_OK) == 0)
-                return 0;
-            snprintf(path, size, "%s/%s", exe, name);
-            if (access(path, R_OK) == 0)
-                return 0;
-        }
+    if (exe_dir(exe, sizeof exe) == 0) {
+        snprintf(path, size, "%s/%s/%s", exe, QXTV_MODULE_REL_FROM_BIN, name);
+        if (access(path, R_OK) == 0)
+            return 0;
+        snprintf(path, size, "%s/%s", exe, name);
+        if (access(path, R_OK) == 0)
+            return 0;
     }
     snprintf(path, size, "%s/%s", QXTV_BUILD_MODULE_DIR, name);
     return access(path, R_OK) == 0 ? 0 : -1;

@@ -9,6 +9,10 @@
 
 #include <stddef.h>
 
+/* The directory of the running qxtv executable (where its other parts are
+ * looked for) in dir. 0, or -1 when /proc/self/exe cannot be read. */
+int exe_dir(char *dir, size_t size);
+
 /* The address of symbol in module (a file name such as "qxtv-http.so"),
  * loading the module the first time. Looked for beside the binary's
  * library directory (installed), beside the binary (build tree), then in
