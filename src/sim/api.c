@@ -63,14 +63,25 @@ static json_t *echo(const char *s, size_t len)
     return j;
 }
 
+/* The wrong-mobile fault: the number asked with its last digit changed,
+ * as a provider mixing up two answers would send (q->mobile is a valid
+ * 11-digit number here: code 0 passed the checks). */
+static json_t *other_mobile(const struct api_query *q)
+{
+    char m[11];
+    memcpy(m, q->mobile, sizeof m);
+    m[10] = (char)('0' + (m[10] - '0' + 1) % 10);
+    return json_stringn(m, sizeof m);
+}
+
 /* The provider's JSON for code (and, for code 0, the person's record). */
 static int set_json(struct api_answer *out, int code, const struct api_query *q,
-                    const struct person *who, const char *status)
+                    const struct person *who, const char *status, bool wrong_mobile)
 {
     json_t *result;
     if (code == QXT_OK)
         result = json_pack("{s:o?,s:o?,s:s,s:s,s:s}",
-                           "Mobile", echo(q->mobile, q->mobile_len),
+                           "Mobile", wrong_mobile ? other_mobile(q) : echo(q->mobile, q->mobile_len),
                            "Name", echo(q->name, q->name_len),
                            "Status", status,
                            "Area", who->area,
@@ -188,9 +199,12 @@ int api_answer(struct api *api, const struct api_query *q, struct api_answer *ou
             status = q->name_len == strlen(who->name) &&
                      memcmp(q->name, who->name, q->name_len) == 0 ? STATUS_MATCH
                                                                   : STATUS_MISMATCH;
+        ev.wrong_mobile = ev.code == QXT_OK && plan.wrong_mobile;
         if (ev.fail)
             fault = "fail";
-        rc = set_json(out, ev.code, q, who, status);
+        else if (ev.wrong_mobile)
+            fault = "wrong_mobile";
+        rc = set_json(out, ev.code, q, who, status, ev.wrong_mobile);
         break;
     }
     if (!fault && plan.slow)

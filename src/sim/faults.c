@@ -1,7 +1,7 @@
 /* faults.c -- seeded fault decisions; see faults.h. */
 #include "faults.h"
 
-enum kind { K_FAIL = 1, K_TRANSPORT, K_SLOW, K_JITTER, K_VARIANT };
+enum kind { K_FAIL = 1, K_TRANSPORT, K_SLOW, K_JITTER, K_VARIANT, K_WRONG_MOBILE };
 
 /* splitmix64's finaliser: a cheap bijection whose output bits all depend on
  * every input bit, so nearby inputs give unrelated values. */
@@ -64,6 +64,7 @@ struct fault_plan faults_plan(const struct faults_config *cfg,
         plan.transport = FAULT_GARBAGE;
     plan.fail = unit(draw(base, K_FAIL)) < cfg->fail_rate;
     plan.slow = unit(draw(base, K_SLOW)) < cfg->slow_rate;
+    plan.wrong_mobile = unit(draw(base, K_WRONG_MOBILE)) < cfg->wrong_mobile_rate;
     plan.variant = (unsigned)(draw(base, K_VARIANT) >> 32);
 
     if (plan.slow) {

@@ -18,15 +18,18 @@ struct faults_config {
     double drop_rate;        /* close the connection, no answer */
     double slow_rate;        /* answer after slow_ms instead of the latency */
     double garbage_rate;     /* HTTP 200 whose body is not JSON */
+    double wrong_mobile_rate; /* a code-0 answer naming another mobile */
     unsigned latency_ms;     /* answer delay, uniform in latency +- jitter */
     unsigned jitter_ms;      /*   (clamped at 0) */
     unsigned slow_ms;
 };
 
 /* Transport faults replace the answer altogether; at most one applies, each
- * at its own rate (drop_rate + http_error_rate + garbage_rate <= 1). The -8
- * and slow faults are drawn independently: slow delays any outcome, and -8
- * applies to the queries that pass the account checks. */
+ * at its own rate (drop_rate + http_error_rate + garbage_rate <= 1). The -8,
+ * slow and wrong-mobile faults are drawn independently: slow delays any
+ * outcome, -8 applies to the queries that pass the account checks, and a
+ * wrong mobile only shows in a code-0 answer (which is charged all the same:
+ * a provider mixing up its answers still bills the query). */
 enum fault_transport {
     FAULT_NONE,
     FAULT_DROP,
@@ -38,6 +41,7 @@ struct fault_plan {
     enum fault_transport transport;
     bool fail;               /* the -8 fault, if the query gets that far */
     bool slow;
+    bool wrong_mobile;       /* a code 0 echoes another number as result.Mobile */
     unsigned delay_ms;       /* when to answer (or drop), from arrival */
     unsigned variant;        /* picks among 502/503 and among garbage bodies */
 };

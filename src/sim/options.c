@@ -40,6 +40,7 @@ static const char usage[] =
     "  --slow-rate P          answer after --slow DUR instead of the latency\n"
     "  --slow DUR\n"
     "  --garbage-rate P       answer HTTP 200 with a body that is not JSON\n"
+    "  --wrong-mobile-rate P  a code-0 answer names another mobile (charged all the same)\n"
     "Observability:\n"
     "  --log FILE             append one JSON line per query (mobiles and names masked)\n"
     "  GET /stats, POST /stats/reset on the same port\n"
@@ -49,7 +50,7 @@ static const char usage[] =
 enum {
     OPT_PORT = 256, OPT_PORT_FILE, OPT_BIND, OPT_PEOPLE, OPT_PRINT_PEOPLE, OPT_APIKEY,
     OPT_ALLOW_IP, OPT_LATENCY, OPT_JITTER, OPT_SEED, OPT_FAIL_RATE, OPT_HTTP_ERROR_RATE,
-    OPT_DROP_RATE, OPT_SLOW_RATE, OPT_SLOW, OPT_GARBAGE_RATE, OPT_LOG, OPT_HELP, OPT_VERSION
+    OPT_DROP_RATE, OPT_SLOW_RATE, OPT_SLOW, OPT_GARBAGE_RATE, OPT_WRONG_MOBILE_RATE, OPT_LOG, OPT_HELP, OPT_VERSION
 };
 
 static const struct option longopts[] = {
@@ -69,6 +70,7 @@ static const struct option longopts[] = {
     { "slow-rate",       required_argument, NULL, OPT_SLOW_RATE },
     { "slow",            required_argument, NULL, OPT_SLOW },
     { "garbage-rate",    required_argument, NULL, OPT_GARBAGE_RATE },
+    { "wrong-mobile-rate", required_argument, NULL, OPT_WRONG_MOBILE_RATE },
     { "log",             required_argument, NULL, OPT_LOG },
     { "help",            no_argument,       NULL, OPT_HELP },
     { "version",         no_argument,       NULL, OPT_VERSION },
@@ -188,12 +190,14 @@ int options_parse(int argc, char **argv, struct sim_options *o)
         case OPT_HTTP_ERROR_RATE:
         case OPT_DROP_RATE:
         case OPT_SLOW_RATE:
-        case OPT_GARBAGE_RATE: {
-            double *dst = c == OPT_FAIL_RATE       ? &o->faults.fail_rate
-                        : c == OPT_HTTP_ERROR_RATE ? &o->faults.http_error_rate
-                        : c == OPT_DROP_RATE       ? &o->faults.drop_rate
-                        : c == OPT_SLOW_RATE       ? &o->faults.slow_rate
-                                                   : &o->faults.garbage_rate;
+        case OPT_GARBAGE_RATE:
+        case OPT_WRONG_MOBILE_RATE: {
+            double *dst = c == OPT_FAIL_RATE         ? &o->faults.fail_rate
+                        : c == OPT_HTTP_ERROR_RATE   ? &o->faults.http_error_rate
+                        : c == OPT_DROP_RATE         ? &o->faults.drop_rate
+                        : c == OPT_SLOW_RATE         ? &o->faults.slow_rate
+                        : c == OPT_WRONG_MOBILE_RATE ? &o->faults.wrong_mobile_rate
+                                                     : &o->faults.garbage_rate;
             if (parse_rate(optarg, dst) < 0)
                 return complain(name, optarg, "a probability between 0 and 1, such as 0.05");
             break;

@@ -27,7 +27,7 @@ struct reqlog_entry {
     bool answered;               /* false: a transport fault replaced the answer */
     int code;
     const char *status;          /* "一致"/"不一致" for code 0, else NULL */
-    const char *fault;           /* "drop", "http_error", "garbage", "fail", "slow" or NULL */
+    const char *fault;           /* "drop", "http_error", "garbage", "fail", "wrong_mobile", "slow" or NULL */
     unsigned delay_ms;
 };
 

@@ -29,7 +29,7 @@ struct stats {
     const struct accounts *accounts;
     uint64_t requests, charged, other_codes;
     uint64_t by_code[NCODES];
-    uint64_t fail, http_error, drop, slow, garbage;
+    uint64_t fail, http_error, drop, slow, garbage, wrong_mobile;
     struct account_counts *by_account;
     /* Pairs are never freed before stats_free (a reset zeroes them), so a
      * handle given out stays valid while its request is being answered. */
@@ -161,6 +161,8 @@ void stats_record(struct stats *s, const struct stats_event *ev)
         s->fail++;
     if (ev->slow)
         s->slow++;
+    if (ev->wrong_mobile)
+        s->wrong_mobile++;
     if (ev->charged)
         s->charged++;
     if (ev->account >= 0) {
@@ -178,7 +180,7 @@ void stats_reset(struct stats *s)
     pthread_mutex_lock(&s->lock);
     s->requests = s->charged = s->other_codes = 0;
     memset(s->by_code, 0, sizeof s->by_code);
-    s->fail = s->http_error = s->drop = s->slow = s->garbage = 0;
+    s->fail = s->http_error = s->drop = s->slow = s->garbage = s->wrong_mobile = 0;
     memset(s->by_account, 0, accounts_count(s->accounts) * sizeof *s->by_account);
     for (size_t i = 0; i < s->nbuckets; i++)
         for (struct stats_pair *p = s->buckets[i]; p; p = p->next)
@@ -234,6 +236,7 @@ char *stats_json(struct stats *s)
     bad |= json_object_set_new(faults, "drop", json_integer((json_int_t)s->drop));
     bad |= json_object_set_new(faults, "slow", json_integer((json_int_t)s->slow));
     bad |= json_object_set_new(faults, "garbage", json_integer((json_int_t)s->garbage));
+    bad |= json_object_set_new(faults, "wrong_mobile", json_integer((json_int_t)s->wrong_mobile));
     for (size_t i = 0; i < accounts_count(s->accounts); i++) {
         long long bal = accounts_balance(s->accounts, (int)i);
         json_t *acc = json_pack("{sIsIso}",

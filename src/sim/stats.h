@@ -34,7 +34,7 @@ struct stats_event {
     bool answered;                 /* a JSON answer with a code was sent */
     int code;                      /* when answered */
     enum fault_transport transport;
-    bool fail, slow;               /* those faults took effect */
+    bool fail, slow, wrong_mobile; /* those faults took effect */
     bool charged;
 };
 

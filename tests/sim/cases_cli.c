@@ -29,7 +29,7 @@ void test_options(void)
     CHECK(sim_run((const char *[]){ "--help", NULL }, &out, NULL) == 0, "--help exits 0");
     const char *opts[] = { "--port ", "--port-file", "--bind", "--people", "--apikey", "--allow-ip",
                            "--latency", "--jitter", "--seed", "--fail-rate", "--http-error-rate",
-                           "--drop-rate", "--slow-rate", "--slow ", "--garbage-rate", "--log",
+                           "--drop-rate", "--slow-rate", "--slow ", "--garbage-rate", "--wrong-mobile-rate", "--log",
                            "--print-people", "--version", DEFAULT_KEY };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         CHECK(out && strstr(out, opts[i]), "--help mentions %s", opts[i]);
@@ -48,6 +48,7 @@ void test_options(void)
     expect_usage_error((const char *[]){ "--fail-rate", "1.5", NULL }, "--fail-rate");
     expect_usage_error((const char *[]){ "--drop-rate", "abc", NULL }, "--drop-rate");
     expect_usage_error((const char *[]){ "--garbage-rate", "-0.1", NULL }, "--garbage-rate");
+    expect_usage_error((const char *[]){ "--wrong-mobile-rate", "2", NULL }, "--wrong-mobile-rate");
     expect_usage_error((const char *[]){ "--http-error-rate", "0.5x", NULL }, "--http-error-rate");
     expect_usage_error((const char *[]){ "--drop-rate", "0.6", "--garbage-rate", "0.6", NULL },
                        "add up");

@@ -103,6 +103,34 @@ void test_faults(void)
         json_decref(st);
         sim_stop(&s);
     }
+
+    /* A wrong mobile: a share of the code-0 answers names another number
+     * (still charged); other codes are untouched. */
+    if (sim_start(&s, (const char *[]){ "--wrong-mobile-rate", "0.5", "--seed", "3", NULL }) == 0) {
+        int wrong = 0, right = 0, bad = 0;
+        for (int i = 0; i < 200; i++) {
+            json_t *j = NULL;
+            int o = query(&s, DEFAULT_KEY, "13972565391", "张三", &j);
+            const char *m = json_string_value(json_object_get(json_object_get(j, "result"), "Mobile"));
+            if (o == 0 && m && strcmp(m, "13972565392") == 0)
+                wrong++;
+            else if (o == 0 && m && strcmp(m, "13972565391") == 0)
+                right++;
+            else
+                bad++;
+            json_decref(j);
+        }
+        CHECK(bad == 0, "every answer is code 0 with one of the two numbers: %d are not", bad);
+        CHECK(wrong >= 70 && wrong <= 130, "wrong-mobile-rate 0.5: %d of 200", wrong);
+        CHECK(query(&s, DEFAULT_KEY, "13900000000", "张三", NULL) == -4, "a -4 stays a -4");
+        st = get_stats(&s);
+        CHECK(jint(st, "faults", "wrong_mobile", NULL) == wrong, "stats wrong_mobile %lld vs %d",
+              jint(st, "faults", "wrong_mobile", NULL), wrong);
+        CHECK(jint(st, "charged", NULL) == 200, "wrong answers are charged too: %lld",
+              jint(st, "charged", NULL));
+        json_decref(st);
+        sim_stop(&s);
+    }
 }
 
 /* ---- seed: faults are a function of the seed and the queries ----------- */
