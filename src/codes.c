@@ -45,17 +45,28 @@ qxt_class qxt_code_class(long code)
     return row ? row->cls : QXT_CLASS_ACCOUNT;
 }
 
+/* The classes, in qxt_class order. */
+static const struct {
+    const char *name;
+    int final;
+} class_table[QXT_CLASS_COUNT] = {
+    [QXT_CLASS_OK]        = { "ok",        1 },
+    [QXT_CLASS_INPUT]     = { "input",     1 },
+    [QXT_CLASS_NO_RECORD] = { "no_record", 0 },
+    [QXT_CLASS_ACCOUNT]   = { "account",   1 },
+    [QXT_CLASS_TRANSIENT] = { "transient", 0 },
+    [QXT_CLASS_TRANSPORT] = { "transport", 0 },
+    [QXT_CLASS_MISMATCH]  = { "mismatch",  1 },
+};
+
 const char *qxt_class_name(qxt_class cls)
 {
-    switch (cls) {
-    case QXT_CLASS_OK:        return "ok";
-    case QXT_CLASS_INPUT:     return "input";
-    case QXT_CLASS_NO_RECORD: return "no_record";
-    case QXT_CLASS_ACCOUNT:   return "account";
-    case QXT_CLASS_TRANSIENT: return "transient";
-    case QXT_CLASS_TRANSPORT: return "transport";
-    }
-    return "transport";
+    return (unsigned)cls < QXT_CLASS_COUNT ? class_table[cls].name : "transport";
+}
+
+int qxt_class_final(qxt_class cls)
+{
+    return (unsigned)cls < QXT_CLASS_COUNT ? class_table[cls].final : 0;
 }
 
 const char *qxt_code_reason(long code)

@@ -19,16 +19,20 @@ enum {
 };
 
 /* How the engine treats an outcome; the names are the `class` field of
- * verify()'s result. QXT_CLASS_TRANSPORT is never a provider code's class:
- * it marks answers that never came (timeouts, resets, non-JSON bodies). */
+ * verify()'s result. Two classes are never a provider code's class:
+ * QXT_CLASS_TRANSPORT marks answers that never came (timeouts, resets,
+ * non-JSON bodies), QXT_CLASS_MISMATCH answers about someone else (their
+ * result.Mobile, or unmasked result.Name, is not the one asked). */
 typedef enum {
     QXT_CLASS_OK,
     QXT_CLASS_INPUT,
     QXT_CLASS_NO_RECORD,
     QXT_CLASS_ACCOUNT,
     QXT_CLASS_TRANSIENT,
-    QXT_CLASS_TRANSPORT
+    QXT_CLASS_TRANSPORT,
+    QXT_CLASS_MISMATCH
 } qxt_class;
+#define QXT_CLASS_COUNT 7
 
 /* Class of a provider code. A code the document does not list is
  * QXT_CLASS_ACCOUNT: the provider said something we do not understand, so
@@ -37,6 +41,12 @@ qxt_class qxt_code_class(long code);
 
 /* The class's name as scripts see it ("ok", "input", ...). Static string. */
 const char *qxt_class_name(qxt_class cls);
+
+/* 1 when no retry policy may ask again after an outcome of this class:
+ * ok, input and account (asking again spends money or hammers a closed
+ * account) and mismatch (the provider mixed answers up; asking again pays
+ * again for an answer that cannot be trusted). */
+int qxt_class_final(qxt_class cls);
 
 /* The provider's reason text for a known code (as the provider sends it,
  * e.g. "Succ"), or NULL for an unknown code. Static string. */

@@ -16,6 +16,7 @@ struct http_request {
     CURL *easy;
     char *body;                  /* request body (ours: curl does not copy it) */
     size_t body_cap;
+    size_t body_len;
     char *resp;                  /* response body, NUL-terminated */
     size_t resp_len, resp_cap;
     int too_large;
@@ -177,6 +178,27 @@ static void release(struct http_request *req)
     req->http->pool = req;
 }
 
+/* Whether the provider may have received the whole request. curl calls
+ * cb_prereq once a connection (and TLS) is up, right before it writes the
+ * request; CURLINFO_SIZE_UPLOAD_T then counts the body bytes written to the
+ * socket (curl 7.88 counts a small body sent with the headers too). Only a
+ * request whose every body byte was written can have been acted on: a
+ * form POST cut short is incomplete for the server. A second prereq call
+ * means the request went out once already (cb_prereq refused the resend),
+ * so it counts as sent. Written to the socket is not received, so this
+ * errs on the side of "possibly charged", never the other way. */
+static int was_sent(struct http_request *req, CURLcode rc)
+{
+    curl_off_t up = 0;
+
+    if (rc == CURLE_OK || req->sends > 1)
+        return 1;
+    if (req->sends == 0)
+        return 0;
+    curl_easy_getinfo(req->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+    return up >= (curl_off_t)req->body_len;
+}
+
 static void finish(struct http_request *req, CURLcode rc)
 {
     struct http *http = req->http;
@@ -193,6 +215,7 @@ static void finish(struct http_request *req, CURLcode rc)
     resp.total_ms = (double)total_us / 1000.0;
     resp.body = req->resp ? req->resp : "";
     resp.body_len = req->resp_len;
+    resp.sent = was_sent(req, rc);
     if (rc == CURLE_OK) {
         char *ct = NULL;
         resp.ok = 1;
@@ -294,6 +317,7 @@ struct http_request *http_post(struct http *http, const char *url,
     }
     memcpy(req->body, body, body_len);
     req->body[body_len] = '\0';
+    req->body_len = body_len;
     req->resp_len = 0;
     if (req->resp)
         req->resp[0] = '\0';

@@ -30,6 +30,10 @@ struct http_response {
     const char *body;          /* NUL-terminated; may hold NULs itself */
     size_t body_len;
     const char *error;         /* when !ok: why, for people; never holds the request body */
+    int sent;                  /* 1: the whole request was handed to a connection, so the
+                                * provider may have received (and charged) it, answer or
+                                * not; 0: it never went out whole (connection refused,
+                                * DNS, connect or TLS failure, a reset while sending) */
     double total_ms;           /* from submission to completion */
 };
 

@@ -79,6 +79,18 @@ static int core_code_info(lua_State *L)
     return 3;
 }
 
+/* qxt.core.classes() -> { [class name] = final (boolean) }: every class a
+ * result can have, and whether a retry policy may ever ask again after it. */
+static int core_classes(lua_State *L)
+{
+    lua_createtable(L, 0, QXT_CLASS_COUNT);
+    for (int c = 0; c < QXT_CLASS_COUNT; c++) {
+        lua_pushboolean(L, qxt_class_final((qxt_class)c));
+        lua_setfield(L, -2, qxt_class_name((qxt_class)c));
+    }
+    return 1;
+}
+
 /* qxt.isatty(fd) -> whether fd (0, 1, 2) is a terminal: progress display
  * redraws a line for people, prints plain lines for logs. */
 static int core_isatty(lua_State *L)
@@ -131,6 +143,7 @@ static const luaL_Reg core_funcs[] = {
     { "termwidth", core_termwidth },
     { "mkdir", core_mkdir },
     { "code_info", core_code_info },
+    { "classes", core_classes },
     { "isatty", core_isatty },
     { "verify", lverify_verify },
     { "spawn", ltask_spawn },

@@ -3,9 +3,15 @@
  * file only decides what the parsed value means. Tolerates what QXT-API.md
  * lists: code as a string, a null or missing result, any content type, a
  * non-200 status carrying JSON. Anything else without a valid code is a
- * transport failure, never an error raised into the script. */
+ * transport failure, never an error raised into the script.
+ *
+ * Money: a result is never sent (class transport, the request did not go
+ * out whole: free to ask again), answered (a provider code), or possibly
+ * charged (`possibly_charged = true`: the request went out whole and no
+ * decodable answer about this person came back). */
 #include "lqxt.h"
 #include "codes.h"
+#include "echo.h"
 #include "http.h"
 #include "qxt.h"
 
@@ -111,17 +117,50 @@ static void decode_verdict(lua_State *L, int result, int decoded)
     lua_settop(L, top);
 }
 
-static void set_transport(lua_State *L, const char *reason)
+/* A failure without an answer, into the result at the top. sent: the
+ * request went out whole, so the provider may have charged it. */
+static void set_transport(lua_State *L, const char *reason, int sent)
 {
     lua_pushstring(L, reason);
     lua_setfield(L, -2, "reason");
     lua_pushstring(L, qxt_class_name(QXT_CLASS_TRANSPORT));
     lua_setfield(L, -2, "class");
+    if (sent) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "possibly_charged");
+    }
+}
+
+/* "mobile" or "name" when the answer's result (a table at index decoded)
+ * names someone other than q asked, else NULL. */
+static const char *names_another(lua_State *L, int decoded, const struct lresult_query *q)
+{
+    const char *which = NULL, *s;
+    size_t len;
+    int top = lua_gettop(L);
+
+    if (lua_getfield(L, decoded, "result") == LUA_TTABLE) {
+        if (lua_getfield(L, -1, "Mobile") == LUA_TSTRING) {
+            s = lua_tolstring(L, -1, &len);
+            if (!echo_same_mobile(q->mobile, q->mobile_len, s, len))
+                which = "mobile";
+        }
+        lua_pop(L, 1);
+        if (!which && lua_getfield(L, -1, "Name") == LUA_TSTRING) {
+            s = lua_tolstring(L, -1, &len);
+            if (!echo_same_name(q->name, q->name_len, s, len))
+                which = "name";
+        }
+    }
+    lua_settop(L, top);
+    return which;
 }
 
 /* Decodes a complete HTTP response into the result at the top. */
-static void decode_body(lua_State *L, const struct http_response *resp, const char *body, size_t len)
+static void decode_body(lua_State *L, const struct lresult_query *q, const struct http_response *resp,
+                        const char *body, size_t len)
 {
+    const char *other;
     char why[128];
     lua_Integer code;
     int result = lua_gettop(L);
@@ -136,11 +175,27 @@ static void decode_body(lua_State *L, const struct http_response *resp, const ch
         else
             snprintf(why, sizeof why, "the response is not JSON");
         lua_settop(L, result);
-        set_transport(L, why);
+        set_transport(L, why, 1);     /* an HTTP answer came: the request was sent */
         return;
     }
     int decoded = lua_gettop(L);
     qxt_class cls = qxt_code_class((long)code);
+
+    /* An answer about someone else is no answer about this person: nothing
+     * of it is taken, and it was possibly charged. An account code keeps
+     * its class: stopping the spending matters more. */
+    if (cls != QXT_CLASS_ACCOUNT && (other = names_another(L, decoded, q))) {
+        snprintf(why, sizeof why, "the answer (code %ld) names another %s than the one asked; "
+                 "not taken as this person's answer", (long)code, other);
+        lua_pushstring(L, why);
+        lua_setfield(L, result, "reason");
+        lua_pushstring(L, qxt_class_name(QXT_CLASS_MISMATCH));
+        lua_setfield(L, result, "class");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, result, "possibly_charged");
+        lua_settop(L, result);
+        return;
+    }
 
     lua_pushinteger(L, code);
     lua_setfield(L, result, "code");
@@ -186,12 +241,12 @@ void lresult_push(lua_State *L, const struct lresult_query *q, const struct http
     if (resp->ok) {
         lua_pushinteger(L, resp->status);
         lua_setfield(L, -2, "http_status");
-        decode_body(L, resp, body, len);
+        decode_body(L, q, resp, body, len);
     } else {
         char reason[512];
         snprintf(reason, sizeof reason, "%s", resp->error ? resp->error : "transport failure");
         qxt_redact(reason, strlen(reason), q->apikey);
-        set_transport(L, reason);
+        set_transport(L, reason, resp->sent);
     }
     free(copy);
 }

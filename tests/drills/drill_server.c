@@ -15,6 +15,9 @@
  *   silent      reads the request, never answers
  *   echo        code 1, the request body sent back as the reason (a server
  *               that reflects the apikey: it must never reach an output)
+ *   masked-name the code-0 answer with Name echoed masked ("张*"), as the
+ *               provider's own document shows it once
+ *   other-name  the code-0 answer with another person's Name ("李四")
  *
  * Listens on 127.0.0.1, a free port written to --port-file (via a
  * temporary file and a rename). One process per connection (fork), so a
@@ -36,6 +39,12 @@
 
 static const char OK_BODY[] =
     "{\"code\":0,\"reason\":\"Succ\",\"result\":{\"Mobile\":\"13972565391\",\"Name\":\"张三\","
+    "\"Status\":\"一致\",\"Area\":\"湖北-宜昌\",\"Now_isp\":\"中国电信\"}}";
+static const char MASKED_NAME_BODY[] =
+    "{\"code\":0,\"reason\":\"Succ\",\"result\":{\"Mobile\":\"13972565391\",\"Name\":\"张*\","
+    "\"Status\":\"一致\",\"Area\":\"湖北-宜昌\",\"Now_isp\":\"中国电信\"}}";
+static const char OTHER_NAME_BODY[] =
+    "{\"code\":0,\"reason\":\"Succ\",\"result\":{\"Mobile\":\"13972565391\",\"Name\":\"李四\","
     "\"Status\":\"一致\",\"Area\":\"湖北-宜昌\",\"Now_isp\":\"中国电信\"}}";
 
 struct conn {
@@ -133,10 +142,12 @@ static void serve(struct conn *c, const char *mode, const char *target)
 {
     char body[4096] = "";
     read_request(c, body, sizeof body);
-    if (strcmp(mode, "ok") == 0) {
+    if (strcmp(mode, "ok") == 0 || strcmp(mode, "masked-name") == 0 || strcmp(mode, "other-name") == 0) {
+        const char *json = mode[0] == 'o' && mode[1] == 'k' ? OK_BODY
+                         : mode[0] == 'm' ? MASKED_NAME_BODY : OTHER_NAME_BODY;
         conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
-                       "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(OK_BODY));
-        conn_write(c, OK_BODY, strlen(OK_BODY));
+                       "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(json));
+        conn_write(c, json, strlen(json));
     } else if (strcmp(mode, "slowloris") == 0) {
         conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{");
         for (int i = 0; i < 1000; i++) {

@@ -2,6 +2,7 @@
  * encoding (qxt.c), the code table (codes.c) and response decoding
  * (lresult.c) through a real Lua state and the real lua-cjson. */
 #include "codes.h"
+#include "echo.h"
 #include "http.h"
 #include "lqxt.h"
 #include "qxt.h"
@@ -218,6 +219,85 @@ static void test_decode_redacts_key(lua_State *L)
     CHECK(strstr(str(L, "reason"), KEY) == NULL);
 }
 
+#define SAME_MOBILE(a, b) echo_same_mobile(a, strlen(a), b, strlen(b))
+#define SAME_NAME(a, b) echo_same_name(a, strlen(a), b, strlen(b))
+
+static void test_echo(void)
+{
+    CHECK(SAME_MOBILE("13972565391", "13972565391"));
+    CHECK(SAME_MOBILE("13972565391", "+86 139 7256 5391"));
+    CHECK(SAME_MOBILE("13972565391", "8613972565391"));
+    CHECK(SAME_MOBILE("13972565391", "0086-139-7256-5391"));
+    CHECK(SAME_MOBILE("+8613972565391", "13972565391"));
+    CHECK(SAME_MOBILE("13972565391", "１３９７２５６５３９１"));     /* full-width digits */
+    CHECK(SAME_MOBILE("13972565391", "139****5391"));               /* masked echo */
+    CHECK(SAME_MOBILE("13972565391", "139…"));                      /* cannot be compared */
+    CHECK(SAME_MOBILE("13972565391", ""));
+    CHECK(!SAME_MOBILE("13972565391", "13972565392"));
+    CHECK(!SAME_MOBILE("13972565391", "139****5392"));
+    CHECK(!SAME_MOBILE("13972565391", "1397256539"));
+    CHECK(!SAME_MOBILE("13972565391", "8813972565391"));            /* not China's code */
+    CHECK(!SAME_MOBILE("13972565391", "13972565391x"));
+    CHECK(SAME_NAME("张三", "张三"));
+    CHECK(SAME_NAME(" 张三 ", "张三"));
+    CHECK(SAME_NAME("张三", "\xe3\x80\x80张三 "));
+    CHECK(SAME_NAME("曹操", "曹..."));
+    CHECK(SAME_NAME("曹操", "曹…"));
+    CHECK(SAME_NAME("曹操", "曹*"));
+    CHECK(SAME_NAME("曹操", "*操"));
+    CHECK(SAME_NAME("曹操", "曹＊"));
+    CHECK(SAME_NAME("曹操", ""));
+    CHECK(!SAME_NAME("张三", "李四"));
+    CHECK(!SAME_NAME("张三", "张三丰"));
+    CHECK(!SAME_NAME("张三", "张"));
+}
+
+/* Decodes with a transport outcome saying whether the request went out. */
+static void decode_sent(lua_State *L, int sent, const char *error)
+{
+    struct lresult_query q = { "13972565391", "张三", 11, strlen("张三"), KEY };
+    struct http_response r = { .ok = 0, .body = "", .error = error, .sent = sent };
+    lua_settop(L, 0);
+    lresult_push(L, &q, &r);
+}
+
+static void test_decode_money(lua_State *L)
+{
+    /* never sent, possibly charged, answered */
+    decode_sent(L, 0, "Failed to connect to 127.0.0.1 port 1: Connection refused");
+    CHECK(streq(str(L, "class"), "transport") && is_nil(L, "possibly_charged"));
+    decode_sent(L, 1, "timeout: Operation timed out after 1000 milliseconds");
+    CHECK(streq(str(L, "class"), "transport") && boolean(L, "possibly_charged") == 1);
+    decode(L, 503, "<html>503</html>", 1, NULL);
+    CHECK(streq(str(L, "class"), "transport") && boolean(L, "possibly_charged") == 1);
+    decode(L, 200, "{\"code\":", 1, NULL);
+    CHECK(boolean(L, "possibly_charged") == 1);
+    decode(L, 200, "{\"reason\":\"no code\"}", 1, NULL);
+    CHECK(boolean(L, "possibly_charged") == 1);
+    decode(L, 200, "{\"code\":-4,\"result\":null}", 1, NULL);
+    CHECK(integer(L, "code") == -4 && is_nil(L, "possibly_charged"));
+
+    /* an answer about someone else: nothing taken from it */
+    decode(L, 200, "{\"code\":0,\"reason\":\"Succ\",\"result\":{\"Mobile\":\"13800138000\",\"Name\":\"张三\","
+                   "\"Status\":\"一致\",\"Area\":\"北京\",\"Now_isp\":\"中国移动\"}}", 1, NULL);
+    CHECK(streq(str(L, "class"), "mismatch"));
+    CHECK(boolean(L, "possibly_charged") == 1);
+    CHECK(is_nil(L, "code") && is_nil(L, "consistent") && is_nil(L, "status") && is_nil(L, "area"));
+    CHECK(is_nil(L, "province") && is_nil(L, "isp"));
+    CHECK(strstr(str(L, "reason"), "another mobile") && !strstr(str(L, "reason"), "13800138000"));
+    decode(L, 200, "{\"code\":0,\"result\":{\"Mobile\":\"13972565391\",\"Name\":\"李四\",\"Status\":\"一致\"}}",
+           1, NULL);
+    CHECK(streq(str(L, "class"), "mismatch") && strstr(str(L, "reason"), "another name"));
+    decode(L, 200, "{\"code\":0,\"result\":{\"Mobile\":\"+86 13972565391\",\"Name\":\"张*\",\"Status\":\"一致\"}}",
+           1, NULL);
+    CHECK(streq(str(L, "class"), "ok") && boolean(L, "consistent") == 1 && is_nil(L, "possibly_charged"));
+    /* an account code halts whatever it names */
+    decode(L, 200, "{\"code\":-5,\"result\":{\"Mobile\":\"13800138000\"}}", 1, NULL);
+    CHECK(streq(str(L, "class"), "account"));
+    CHECK(qxt_class_final(QXT_CLASS_MISMATCH) && !qxt_class_final(QXT_CLASS_TRANSPORT));
+    CHECK(strcmp(qxt_class_name(QXT_CLASS_MISMATCH), "mismatch") == 0);
+}
+
 int main(void)
 {
     lua_State *L = luaL_newstate();
@@ -231,6 +311,8 @@ int main(void)
     test_decode_tolerated(L);
     test_decode_transport(L);
     test_decode_redacts_key(L);
+    test_echo();
+    test_decode_money(L);
 
     lua_close(L);
     printf("%d checks, %d failed\n", checks, failures);

@@ -2,7 +2,7 @@
 local cjson = require("cjson")
 
 local FIELDS = { "code", "reason", "class", "consistent", "status", "area", "province",
-                 "city", "isp", "mobile", "name", "latency_ms", "raw" }
+                 "city", "isp", "mobile", "name", "latency_ms", "possibly_charged", "raw" }
 
 local VERDICT = { [true] = "consistent (一致)", [false] = "not consistent (不一致)" }
 
@@ -35,6 +35,7 @@ local function as_text(r)
   add("code", r.code and (r.code .. "  " .. r.reason) or nil)
   add("class", r.class)
   if r.code == nil then add("reason", r.reason) end
+  if r.possibly_charged then add("money", "possibly charged: sent, and no answer about this person came back") end
   add("area", r.area)
   add("carrier", r.isp)
   add("latency", string.format("%.1f ms", r.latency_ms))
