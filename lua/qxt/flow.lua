@@ -19,6 +19,10 @@
 -- rows get the first row's answer. A fatal account code (-1, -5, -9, or a
 -- code the provider does not document) halts sending at once; every record
 -- not yet answered then goes to "unverified" with "halted: <code> <reason>".
+-- A request that went out whole and got no answer about this person
+-- (possibly_charged) is re-sent only as the retry policy allows (default
+-- once; see qxt.retry), is counted in the summary's `possibly_charged`, and
+-- counts against `budget` like every request sent.
 --
 -- Durability (option `journal`, a qxt.journal or a path; see
 -- docs/durability.md): every answer is committed to the journal before its
@@ -85,7 +89,7 @@ end
 -- What a duplicate row needs of an answer: not the raw body, which would
 -- make the dedupe table several times larger.
 local KEEP = { "code", "reason", "class", "consistent", "status", "area", "province", "city", "isp",
-               "attempts", "latency_ms", "mobile", "name", "http_status" }
+               "attempts", "latency_ms", "mobile", "name", "http_status", "possibly_charged" }
 local function compact(result)
   local c = {}
   for i = 1, #KEEP do
@@ -127,7 +131,7 @@ function _M.run(opts)
   -- dedupe: final answers (bounded memory, see qxt.dedupe), rows waiting for one
   local answers, waiting = dedupe.new{ limit = opts.dedupe_memory }, {}
   local seq, inflight, sent = 0, 0, 0
-  local halted, budget_hit, broken, first_transport
+  local halted, budget_hit, broken, first_transport, first_mismatch
   local failing = 0                    -- transport failures in a row, over all workers
   local transport_halt = opts.transport_halt or math.max(100, 2 * concurrency)
   local jnl, journal, signal = opts.journal, nil, nil
@@ -186,7 +190,7 @@ function _M.run(opts)
 
   -- Asks the provider, retrying by policy; returns the final result.
   local function query(record)
-    local attempt = 0
+    local attempt, charged = 0, 0     -- charged: attempts possibly charged so far
     while true do
       if halted then return unsent("halted: " .. halted) end
       if jnl and stopped() then return unsent("interrupted (" .. interrupted .. ") before it was sent") end
@@ -211,8 +215,10 @@ function _M.run(opts)
       local r = verify(record.mobile, record.name, verify_opts)
       inflight = inflight - 1
       r.attempts = attempt
-      if jnl and not journal.is_answer(r) then jnl:sent_back(record.seq) end
+      if r.possibly_charged then charged = charged + 1 end
+      if jnl and not journal.is_answer(r) then jnl:sent_back(record.seq, r) end
       stats:query(r)
+      if r.class == "mismatch" then first_mismatch = first_mismatch or r.reason end
       if r.class == "transport" then
         first_transport = first_transport or r.reason
         failing = failing + 1
@@ -229,7 +235,7 @@ function _M.run(opts)
         halt(("%s %s"):format(tostring(r.code), r.reason))
         return r
       end
-      local delay = policy(r, attempt)
+      local delay = policy(r, attempt, charged)
       if not delay then return r end
       stats:retry(r)
       qxt.sleep(delay)
@@ -266,8 +272,10 @@ function _M.run(opts)
     -- Routed now, so that a mistake in a rule names this record at once.
     local sink, name, rule = sink_for(record, result)
     local function release()
-      -- Only a real answer is reused; an unsent or halted row is not an answer.
-      local reusable = result.code ~= nil or result.class == "transport"
+      -- Only what came back is shared with duplicate rows (a failure or an
+      -- answer about someone else as well: both go to 'unverified', and
+      -- asking again would pay again); an unsent or halted row is not.
+      local reusable = result.code ~= nil or result.class == "transport" or result.class == "mismatch"
       if reusable then answers:put(key, compact(result)) end
       queue = waiting[key]
       waiting[key] = nil
@@ -337,9 +345,15 @@ function _M.run(opts)
   end
   if first_transport then
     -- Say what to do, once, rather than leave people to read reasons row by row.
-    log(("%d answer(s) never came back (first: %s). Check the endpoint (QXT_ENDPOINT or --endpoint), "
-         .. "the network, or --timeout; those rows are in 'unverified'."):format(
-         stats.codes.transport or 0, first_transport))
+    log(("%d answer(s) never came back, %d of them after the request was sent (possibly charged) "
+         .. "(first: %s). Check the endpoint (QXT_ENDPOINT or --endpoint), the network, or --timeout; "
+         .. "those rows are in 'unverified'."):format(
+         stats.codes.transport or 0, stats.transport_charged, first_transport))
+  end
+  if first_mismatch then
+    log(("%d answer(s) named another person than the one asked (first: %s): not taken as verdicts, "
+         .. "counted as possibly charged, never asked again; those rows are in 'unverified'."):format(
+         stats.codes.mismatch or 0, first_mismatch))
   end
   local extra = { halted = halted, budget_exhausted = budget_hit or nil }
   if failed > 0 then

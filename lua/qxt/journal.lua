@@ -20,13 +20,14 @@ local _M = {}
 _M.FORMAT = 1
 _M.core = core
 
--- Answers worth keeping: the provider's definitive replies. Account codes
--- (halts), -8 and transport failures are not answers; a resumed run asks again.
+-- Answers worth keeping: the provider's definitive replies about the person
+-- asked. Account codes (halts), -8, transport failures and mismatches (an
+-- answer naming someone else) are not answers; a resumed run asks again.
 local FINAL = { ok = true, input = true, no_record = true }
 
 --- Whether a result is an answer the journal keeps (and a resume reuses).
 function _M.is_answer(result)
-  return result.code ~= nil and FINAL[result.class] == true
+  return result.code ~= nil and FINAL[result.class] == true and not result.possibly_charged
 end
 
 local SCHEMA = [[
@@ -123,7 +124,7 @@ local function create(path, keypath, opts)
     key_check = hex(core.hmac(key, "qxtv journal key check")),
     input_size = id and id.size or "", input_sha256 = id and id.sha256 or "",
     flow = opts.flow and _M.fingerprint(opts.flow) or "",
-    runs = 1, charged_twice = 0,
+    runs = 1, charged_twice = 0, possibly_charged = 0,
   }
   for k, v in pairs(fields) do put:run(k, v) end
   db:exec("COMMIT")
@@ -232,7 +233,11 @@ function _M.open(path, opts)
     self.stale[row.seq] = true
     self.stale_count = self.stale_count + 1
   end
-  if present then self.st.bump:run(1, "runs") end
+  if present then
+    self.st.bump:run(1, "runs")
+    -- journals written before qxtv counted possibly charged queries
+    db:exec("INSERT OR IGNORE INTO header (key, value) VALUES ('possibly_charged', 0)")
+  end
   return self
 end
 
@@ -361,10 +366,17 @@ function Journal:sending(seq, attempt)
 end
 
 --- A query came back without an answer worth keeping: no longer in flight
---- (written with the next commit; nothing waits for it).
-function Journal:sent_back(seq)
+--- (written with the next commit; nothing waits for it). A result that was
+--- possibly charged (sent, no answer about the person asked) is counted in
+--- the header's `possibly_charged`, over every run of this journal.
+function Journal:sent_back(seq, result)
   if self.failed then error(self.failed, 0) end
-  add(batch_of(self), { self.st.unmark, seq, n = 2 })
+  local batch = batch_of(self)
+  add(batch, { self.st.unmark, seq, n = 2 })
+  if result and result.possibly_charged then
+    add(batch, { self.st.bump, 1, "possibly_charged", n = 3 })
+    self.possibly_charged = (self.possibly_charged or 0) + 1
+  end
 end
 
 -- One transaction, ended by the fsync of the WAL, on the committer's
@@ -452,7 +464,7 @@ function Journal:drain()
   return true
 end
 
---- Header fields (format, created_at, runs, charged_twice, ...).
+--- Header fields (format, created_at, runs, charged_twice, possibly_charged, ...).
 function Journal:header(key)
   return header(self, key)
 end

@@ -40,9 +40,11 @@ function P:line(s, inflight)
     head = ("%d | %.0f/s | %s"):format(done, rate, clock(elapsed))
   end
   local o = s.outcomes
-  return ("%s | in flight %d | 一致 %d 不一致 %d invalid %d unverified %d | retries %d"):format(
-    head, inflight or 0, o.consistent or 0, o.inconsistent or 0, o.invalid or 0,
-    o.unverified or 0, s.retries)
+  -- possibly charged: requests sent whole that got no answer about the
+  -- person asked; money the run may have spent for nothing.
+  return ("%s | in flight %d | 一致 %d 不一致 %d invalid %d unverified %d | retries %d | possibly charged %d")
+    :format(head, inflight or 0, o.consistent or 0, o.inconsistent or 0, o.invalid or 0,
+            o.unverified or 0, s.retries, s.possibly_charged or 0)
 end
 
 --- Called as records finish; draws when it is time.

@@ -131,6 +131,7 @@ function _M.html(s)
   for _, k in ipairs(route.OUTCOMES) do add(k, o[k] or 0) end
   add("queries sent", s.queries_sent or 0)
   add("charged", s.charged or 0)
+  add("possibly charged", s.possibly_charged or 0)
   add("retries", s.retries or 0)
   local lat = s.latency_ms or {}
   if lat.p50 then add("latency p50/p95/p99", format("%.0f / %.0f / %.0f ms", lat.p50, lat.p95, lat.p99)) end
@@ -140,7 +141,8 @@ function _M.html(s)
   local code_items = {}
   for _, kv in ipairs(pairs_by_value(s.codes)) do
     local c = tonumber(kv[1])
-    code_items[#code_items + 1] = { kv[1] .. (c and (" " .. codes.class(c)) or " (no answer)"), kv[2] }
+    code_items[#code_items + 1] = { kv[1] .. (c and (" " .. codes.class(c))
+      or kv[1] == "mismatch" and " (about someone else)" or " (no answer)"), kv[2] }
   end
   local hist = {}
   for _, b in ipairs(s.latency_histogram or {}) do

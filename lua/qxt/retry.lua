@@ -14,33 +14,68 @@
 -- "transport", "no_record"). Answers of class ok, input and account (codes
 -- 0, 1, -2, -3, -1, -5, -9, and any code the provider does not document) are
 -- never retried: they are final, and asking again would spend money or hammer
--- a closed account. Listing one of them is a programming mistake and raises.
--- The same guard wraps a plain function given to retry.from(), so no script
--- can retry them by accident.
+-- a closed account; so is mismatch (an answer about someone else). Listing
+-- one of them is a programming mistake and raises. The same guard wraps a
+-- plain function given to retry.from(), so no script can retry them by
+-- accident.
+--
+-- Money: a result with `possibly_charged = true` went out whole and got no
+-- answer: the provider may have billed it. A policy re-sends such a request
+-- at most `resend_possibly_charged` times (default 1) whatever `attempts`
+-- says; failures before the request went out (connection refused, DNS) are
+-- free and follow `attempts` alone. The policy's third argument is how many
+-- of this record's attempts so far were possibly charged (qxt.flow passes
+-- it); without it every attempt so far is taken as possibly charged.
+
+local code_table = require("qxt.codes")
 
 local _M = {}
 
--- Classes whose answers are final whatever a policy says.
-local FINAL_CLASSES = { ok = true, input = true, account = true }
+-- Classes whose answers are final whatever a policy says (the engine's table).
+local FINAL_CLASSES, KNOWN_CLASSES = {}, {}
+for class, final in pairs(code_table.CLASSES) do
+  KNOWN_CLASSES[class] = true
+  FINAL_CLASSES[class] = final or nil
+end
 -- Documented codes of those classes.
 local FINAL_CODES = { [0] = "ok", [1] = "input", [-2] = "input", [-3] = "input",
                       [-1] = "account", [-5] = "account", [-9] = "account" }
-local KNOWN_CLASSES = { ok = true, input = true, no_record = true, account = true,
-                        transient = true, transport = true }
 
 --- The defaults of DESIGN.md: -8 and transport failures, 5 attempts in all,
--- 0.2 s doubling (capped at 10 s), +-10% jitter.
+-- 0.2 s doubling (capped at 10 s), +-10% jitter; a possibly charged request
+-- re-sent once.
 _M.defaults = { on = { -8, "transport" }, attempts = 5, backoff = 0.2, factor = 2,
-                max_delay = 10, jitter = 0.1 }
+                max_delay = 10, jitter = 0.1, resend_possibly_charged = 1 }
 
 local OPTIONS = { on = true, attempts = true, backoff = true, factor = true,
-                  max_delay = true, jitter = true, random = true }
+                  max_delay = true, jitter = true, random = true, resend_possibly_charged = true }
+
+-- Policies made here: retry.from() gives them back as they are, so that a
+-- flow wrapping one again keeps its explicit re-send count.
+local made = setmetatable({}, { __mode = "k" })
 
 local function is_final(result)
   if type(result) ~= "table" then
     return true
   end
   return FINAL_CLASSES[result.class] or FINAL_CODES[math.tointeger(result.code)] ~= nil
+end
+
+-- True when result was possibly charged and re-sending it once more would
+-- exceed `resend` re-sends of possibly charged attempts. charged: this
+-- record's possibly charged attempts so far (this one included); unknown,
+-- every attempt so far counts.
+local function charged_enough(result, attempt, charged, resend)
+  if not result.possibly_charged then return false end
+  local n = math.tointeger(charged) or attempt
+  return n > resend
+end
+
+local function check_resend(v, level)
+  if math.type(v) ~= "integer" or v < 0 then
+    error("retry: resend_possibly_charged must be a whole number >= 0 (how many times a request "
+      .. "that was possibly charged may be sent again), got " .. tostring(v), level + 1)
+  end
 end
 
 local function check_number(opts, key, min, max)
@@ -112,15 +147,17 @@ function _M.policy(opts)
   if type(random) ~= "function" then
     error("retry.policy: random must be a function, got " .. type(random), 2)
   end
+  check_resend(o.resend_possibly_charged, 2)
   local attempts, backoff, factor, max_delay, jitter = o.attempts, o.backoff, o.factor,
     o.max_delay, o.jitter
+  local resend = o.resend_possibly_charged
 
-  return function(result, attempt)
+  local policy = function(result, attempt, charged)
     if math.type(attempt) ~= "integer" or attempt < 1 then
       error("retry policy: attempt must be the number (>= 1) of the attempt just made, got "
         .. tostring(attempt), 2)
     end
-    if attempt >= attempts or is_final(result) then
+    if attempt >= attempts or is_final(result) or charged_enough(result, attempt, charged, resend) then
       return nil
     end
     if not (codes[math.tointeger(result.code)] or classes[result.class]) then
@@ -132,28 +169,46 @@ function _M.policy(opts)
     end
     return math.max(0, math.min(max_delay, delay))
   end
+  made[policy] = true
+  return policy
 end
 
---- retry.from(x) -> policy function
--- x: a table of options (as retry.policy), a function (result, attempt) ->
--- delay | nil, or nil for the defaults. A function is wrapped so that final
--- answers are never retried and a bad return value raises with a clear
--- message instead of stalling the run.
-function _M.from(x)
-  if x == nil or type(x) == "table" then
+--- retry.from(x [, opts]) -> policy function
+-- x: a table of options (as retry.policy), a function (result, attempt,
+-- charged) -> delay | nil, or nil for the defaults. A function is wrapped
+-- so that final answers are never retried, a possibly charged request is
+-- re-sent at most opts.resend_possibly_charged times (default 1), and a bad
+-- return value raises with a clear message instead of stalling the run. A
+-- policy this module made is returned as it is.
+function _M.from(x, opts)
+  if made[x] and opts == nil then
+    return x
+  elseif x == nil or type(x) == "table" then
     return _M.policy(x)
   elseif type(x) == "function" then
-    return function(result, attempt)
-      if is_final(result) then
+    opts = opts or {}
+    for key in pairs(opts) do
+      if key ~= "resend_possibly_charged" then
+        error(string.format("retry.from: unknown option %q (a function decides the rest itself)",
+          tostring(key)), 2)
+      end
+    end
+    local resend = opts.resend_possibly_charged
+    if resend == nil then resend = _M.defaults.resend_possibly_charged end
+    check_resend(resend, 2)
+    local policy = function(result, attempt, charged)
+      if is_final(result) or (type(attempt) == "number" and charged_enough(result, attempt, charged, resend)) then
         return nil
       end
-      local delay = x(result, attempt)
+      local delay = x(result, attempt, charged)
       if delay ~= nil and (type(delay) ~= "number" or delay ~= delay or delay < 0) then
         error(string.format("retry policy returned %s; expected a delay in seconds (>= 0) or nil",
           tostring(delay)), 2)
       end
       return delay
     end
+    made[policy] = true
+    return policy
   end
   error("retry.from: expected a table of options or a function, got " .. type(x), 2)
 end

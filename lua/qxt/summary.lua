@@ -23,6 +23,9 @@ function _M.new()
     started = os.time(), t0 = qxt.now(),
     records = 0, outcomes = {}, codes = {}, classes = {}, carriers = {}, provinces = {},
     rules = {}, queries = 0, retries = 0, retries_by_code = {}, duplicates = 0,
+    -- requests that went out whole with no answer about the person asked
+    -- (possibly_charged), and of those the transport failures
+    possibly_charged = 0, transport_charged = 0,
     latency_buckets = {}, latency_count = 0, latency_max = 0,
     -- per second of the run: records finished, queries answered, failed
     -- attempts (-8 and transport): throughput and error rate over time
@@ -46,7 +49,12 @@ function Summary:query(result)
   local p = second(self)
   p[2] = p[2] + 1
   if result.class == "transient" or result.class == "transport" then p[3] = p[3] + 1 end
-  bump(self.codes, result.code ~= nil and tostring(result.code) or "transport")
+  bump(self.codes, result.code ~= nil and tostring(result.code) or
+       (result.class == "mismatch" and "mismatch" or "transport"))
+  if result.possibly_charged then
+    self.possibly_charged = self.possibly_charged + 1
+    if result.class == "transport" then self.transport_charged = self.transport_charged + 1 end
+  end
   local ms = result.latency_ms
   if ms and ms > 0 then
     local b = floor(log(ms) / GROWTH)
@@ -58,7 +66,8 @@ end
 
 function Summary:retry(result)
   self.retries = self.retries + 1
-  bump(self.retries_by_code, result.code ~= nil and tostring(result.code) or "transport")
+  bump(self.retries_by_code, result.code ~= nil and tostring(result.code) or
+       (result.possibly_charged and "transport (possibly charged)" or "transport"))
 end
 
 --- One record finished: its outcome (sink), the rule that chose it, its result.
@@ -129,7 +138,11 @@ function Summary:to_table(extra)
     classes = self.classes, carriers = self.carriers, provinces = self.provinces,
     rules = self.rules, queries_sent = self.queries, retries = self.retries,
     retries_by_code = self.retries_by_code, duplicates = self.duplicates,
+    -- charged: code-0 answers about the person asked (billed, we assume);
+    -- possibly_charged: sent whole, no such answer (billed or not: unknown).
+    -- What the provider billed lies between charged and their sum.
     charged = tonumber(self.codes["0"] or 0),
+    possibly_charged = self.possibly_charged,
     latency_ms = { p50 = self:percentile(0.50), p95 = self:percentile(0.95),
                    p99 = self:percentile(0.99), max = self.latency_count > 0 and self.latency_max or nil },
     wall_seconds = wall, records_per_second = wall > 0 and self.records / wall or nil,
@@ -160,11 +173,18 @@ function Summary:to_text(extra)
   for o, n in pairs(t.outcomes) do
     if not standard[o] then add("  %-13s %d", o, n) end
   end
-  add("queries    %d sent, %d charged, %d retries, %d duplicate rows answered from the run",
-      t.queries_sent, t.charged, t.retries, t.duplicates)
+  add("queries    %d sent, %d charged, %d possibly charged, %d retries, %d duplicate rows answered from the run",
+      t.queries_sent, t.charged, t.possibly_charged, t.retries, t.duplicates)
   for _, kv in ipairs(top(t.codes, 12)) do
     local code = tonumber(kv[1])
-    add("  code %-9s %-7d %s", kv[1], kv[2], code and codes.meaning(code) or "no provider answer")
+    add("  code %-9s %-7d %s", kv[1], kv[2], code and codes.meaning(code)
+        or kv[1] == "mismatch" and "an answer about another mobile or name (possibly charged)"
+        or "no provider answer")
+  end
+  if t.possibly_charged > 0 then
+    add("money      %d charged for sure, %d possibly charged (sent, no answer about the person asked): "
+        .. "the provider billed between %d and %d", t.charged, t.possibly_charged, t.charged,
+        t.charged + t.possibly_charged)
   end
   if t.latency_ms.p50 then
     add("latency    p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", t.latency_ms.p50, t.latency_ms.p95, t.latency_ms.p99)

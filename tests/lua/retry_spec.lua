@@ -158,3 +158,87 @@ describe("retry.from", function()
     assert.is_false(retry.is_final(TRANSIENT))
   end)
 end)
+
+-- Money: a request that went out whole and got no answer (possibly_charged)
+-- may have been billed; asking again may bill it again.
+describe("retry of possibly charged requests", function()
+  local SENT = { code = nil, reason = "timeout", class = "transport", possibly_charged = true }
+  local MISMATCH = { reason = "names another mobile", class = "mismatch", possibly_charged = true }
+
+  it("re-sends a possibly charged request once by default, whatever `attempts` says", function()
+    local p = retry.policy{ attempts = 5, jitter = 0 }
+    assert.is_number(p(SENT, 1, 1))
+    assert.is_nil(p(SENT, 2, 2))
+    -- never-sent failures still follow `attempts`, around a possibly charged one
+    assert.is_number(p(TRANSPORT, 2, 1))
+    assert.is_number(p(SENT, 3, 1))
+    assert.is_nil(p(TRANSPORT, 5, 1))
+    assert.are.equal(1, retry.defaults.resend_possibly_charged)
+  end)
+
+  it("without the count, takes every attempt so far as possibly charged", function()
+    local p = retry.policy{ jitter = 0 }
+    assert.is_number(p(SENT, 1))
+    assert.is_nil(p(SENT, 2))
+    assert.is_number(p(TRANSPORT, 4))
+  end)
+
+  it("re-sends none when set to 0, and never-sent failures stay free", function()
+    local p = retry.policy{ attempts = 5, jitter = 0, resend_possibly_charged = 0 }
+    assert.is_nil(p(SENT, 1, 1))
+    for attempt = 1, 4 do assert.is_number(p(TRANSPORT, attempt, 0)) end
+    assert.is_nil(p(TRANSPORT, 5, 0))
+  end)
+
+  it("honours an explicit N, within `attempts`", function()
+    local p = retry.policy{ attempts = 10, jitter = 0, resend_possibly_charged = 3 }
+    for n = 1, 3 do assert.is_number(p(SENT, n, n)) end
+    assert.is_nil(p(SENT, 4, 4))
+    local short = retry.policy{ attempts = 3, jitter = 0, resend_possibly_charged = 5 }
+    assert.is_number(short(SENT, 2, 2))
+    assert.is_nil(short(SENT, 3, 3))
+  end)
+
+  it("raises on a count that is not a whole number >= 0", function()
+    for _, bad in ipairs{ -1, 1.5, "1", true } do
+      assert.has_error(function() retry.policy{ resend_possibly_charged = bad } end)
+    end
+  end)
+
+  it("leaves the final classes final, and never retries a mismatch", function()
+    local p = retry.policy{ on = { -8, "transport", "no_record" }, jitter = 0, resend_possibly_charged = 3 }
+    assert.is_nil(p(MISMATCH, 1, 1))
+    for _, r in ipairs{ { code = 0, class = "ok" }, { code = 1, class = "input" },
+                        { code = -5, class = "account" } } do
+      assert.is_nil(p(r, 1, 0))
+    end
+    assert.is_true(retry.is_final(MISMATCH))
+    assert.has_error(function() retry.policy{ on = { "mismatch" } } end)
+  end)
+
+  it("caps a plain function at the default too, unless told otherwise", function()
+    local calls = 0
+    local always = function() calls = calls + 1; return 0.01 end
+    local p = retry.from(always)
+    assert.are.equal(0.01, p(SENT, 1, 1))
+    assert.is_nil(p(SENT, 2, 2))
+    assert.is_nil(p(SENT, 7))              -- no count: every attempt possibly charged
+    assert.is_nil(p(MISMATCH, 1, 1))
+    assert.are.equal(1, calls)
+    assert.are.equal(0.01, p(TRANSPORT, 9, 1))   -- a plain function decides the rest
+    local more = retry.from(always, { resend_possibly_charged = 4 })
+    assert.are.equal(0.01, more(SENT, 4, 4))
+    assert.is_nil(more(SENT, 5, 5))
+    local none = retry.from(always, { resend_possibly_charged = 0 })
+    assert.is_nil(none(SENT, 1, 1))
+    assert.has_error(function() retry.from(always, { attempts = 3 }) end)
+  end)
+
+  it("keeps a policy it made as it is (a flow's explicit count survives)", function()
+    local p = retry.policy{ resend_possibly_charged = 3, jitter = 0 }
+    assert.are.equal(p, retry.from(p))
+    assert.is_number(retry.from(p)(SENT, 3, 3))
+    local f = retry.from(function() return 0 end, { resend_possibly_charged = 2 })
+    assert.are.equal(f, retry.from(f))
+  end)
+end)
