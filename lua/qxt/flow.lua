@@ -345,7 +345,7 @@ function _M.run(opts)
   end
   if first_transport then
     -- Say what to do, once, rather than leave people to read reasons row by row.
-    log(("%d answer(s) never came back, %d of them after the request was sent (possibly charged) "
+    log(("%d answer(s) never came back, %d of them after the request was sent, so possibly charged "
          .. "(first: %s). Check the endpoint (QXT_ENDPOINT or --endpoint), the network, or --timeout; "
          .. "those rows are in 'unverified'."):format(
          stats.codes.transport or 0, stats.transport_charged, first_transport))

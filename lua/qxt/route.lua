@@ -6,7 +6,9 @@
 --   invalid       rejected before sending, or the provider said the input
 --                 was wrong (codes 1, -2, -3)
 --   unverified    no verdict: no record (-4), retries used up, a status the
---                 provider did not document, or never sent (halted, budget)
+--                 provider did not document, an answer about someone else
+--                 (class mismatch, rule other_person), or never sent
+--                 (halted, budget)
 -- A script can route with rules of its own: a function (record, result) ->
 -- sink name [, rule name] that returns nil to fall back to these.
 local _M = {}
@@ -20,6 +22,8 @@ function _M.outcome(result)
   end
   if result.class == "ok" and result.consistent == true then return "consistent", "match" end
   if result.class == "ok" and result.consistent == false then return "inconsistent", "mismatch" end
+  -- not "mismatch": that rule names a verdict (不一致), this is no verdict at all
+  if result.class == "mismatch" then return "unverified", "other_person" end
   return "unverified", result.class or "unknown"
 end
 
