@@ -6,16 +6,21 @@
 --            [--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME]
 --            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S]
 --            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]
+--            [--resend-possibly-charged N]
 --
 -- Every answer is journaled (DIR/journal.sqlite) before its row is written;
 -- after a crash, a halt or Ctrl-C, --resume rewrites the outputs from the
 -- journal and asks the provider only for what it has not answered yet.
 -- --reuse-from takes answers younger than --max-age days from an earlier
 -- run's journal instead of asking again (off by default: answers age).
+-- A query sent whole that got no answer (a timeout after sending, a reset,
+-- an unreadable body) may have been charged: it is sent again at most
+-- --resend-possibly-charged times (default 1, 0 for never).
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
-              "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]"
+              "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS] " ..
+              "[--resend-possibly-charged N]"
 
 local function usage(msg)
   io.stderr:write("verify_csv: ", msg, "\n", USAGE, "\n")
@@ -23,9 +28,10 @@ local function usage(msg)
 end
 
 -- Options, in the order a person reads them.
-local opts = { out = "out", concurrency = 32, encoding = "auto" }
+local opts = { out = "out", concurrency = 32, encoding = "auto", resend_possibly_charged = 1 }
 local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", max_age = "number",
-                  progress_every = "number" }
+                  progress_every = "number", resend_possibly_charged = "integer" }
+local ZERO_OK = { resend_possibly_charged = true }
 local i, input = 1, nil
 while i <= #arg do
   local a = arg[i]
@@ -38,7 +44,10 @@ while i <= #arg do
     if v == nil then usage("--" .. key:gsub("_", "-") .. " wants a value") end
     if NUMBERS[key] then
       local n = math.tointeger(tonumber(v)) or (NUMBERS[key] == "number" and tonumber(v))
-      if not n or n <= 0 then usage(("--%s wants a positive %s, not '%s'"):format(key, NUMBERS[key], v)) end
+      if not n or n < 0 or (n == 0 and not ZERO_OK[key]) then
+        usage(("--%s wants a %s %s, not '%s'"):format(key, ZERO_OK[key] and "non-negative" or "positive",
+                                                        NUMBERS[key], v))
+      end
       v = n
     elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
                 or key == "report" or key == "journal" or key == "reuse_from") then
@@ -115,7 +124,8 @@ local summary = qxt.flow{
   rate = opts.rate,
   budget = opts.budget,
   retry = qxt.retry.policy{ on = { -8, "transport" }, attempts = 5, backoff = 0.2, factor = 2,
-                            max_delay = 10, jitter = 0.1 },
+                            max_delay = 10, jitter = 0.1,
+                            resend_possibly_charged = opts.resend_possibly_charged },
   sinks = sinks,
   quiet = opts.quiet,
   progress_interval = opts.progress_every,   -- seconds between lines when stderr is not a terminal

@@ -67,6 +67,19 @@ describe("money, end to end", function()
     os.execute("rm -rf " .. dir .. " " .. input)
   end)
 
+  it("--resend-possibly-charged 0 sends each pair once", function()
+    local s = sim.start{ "--people", PEOPLE, "--latency", "1500ms" }
+    local input, dir = input_of(5), tmpdir()
+    local _, err, status = run(s.endpoint, input, dir, "--quiet --resend-possibly-charged 0")
+    local seen = s:stats()
+    s:stop()
+    local summary = cjson.decode(sim.read_file(dir .. "/summary.json") or error(err))
+    assert.are.equal(0, status, err)
+    assert.are.equal(5, seen.requests)
+    assert.are.equal(5, summary.possibly_charged)
+    os.execute("rm -rf " .. dir .. " " .. input)
+  end)
+
   it("answers naming another mobile are never verdicts, and a resume asks again", function()
     local wrong = sim.start{ "--people", PEOPLE, "--wrong-mobile-rate", "1" }
     local input, dir = input_of(20), tmpdir()

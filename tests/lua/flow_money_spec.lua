@@ -73,6 +73,7 @@ describe("qxt.flow and possibly charged requests", function()
     slow:reset()
     summary, _, seen = timing_out(always)
     assert.are.equal(10, seen.requests)              -- a plain function: the default cap
+    assert.are.equal(10, summary.possibly_charged)
     slow:reset()
     summary, _, seen = timing_out(qxt.retry.from(always, { resend_possibly_charged = 3 }))
     assert.are.equal(20, seen.requests)
