@@ -3,10 +3,12 @@
  * bytes a server sends and the script's result table.
  *
  * Input: byte 0 picks the HTTP status, whether a response arrived at all,
- * and whether the apikey is set; the rest is the body (or the transport's
- * error text). Checks the result table's contract (DESIGN.md): always a
- * table with a class and a reason; a code exactly when the class is not
- * transport; `consistent` only for 一致/不一致; the apikey never in raw or
+ * whether the request had gone out whole, and whether the apikey is set;
+ * the rest is the body (or the transport's error text). Checks the result
+ * table's contract (DESIGN.md): always a table with a class and a reason; a
+ * code exactly when the class is neither transport nor mismatch;
+ * possibly_charged exactly for a mismatch or a transport failure after
+ * sending; `consistent` only for 一致/不一致; the apikey never in raw or
  * reason. A violation aborts, for libFuzzer to record. */
 #include "http.h"
 #include "lqxt.h"
@@ -60,6 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .body_len = size - 1,
         .error = (b & 0x80) ? body : NULL,
         .total_ms = 12.5,
+        .sent = (b & 0x20) != 0,
     };
     if (!resp.ok)
         resp.status = 0;
@@ -79,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!cls || !reason)
         fail("no class or no reason");
     static const char *const classes[] = { "ok", "input", "no_record", "account",
-                                           "transient", "transport" };
+                                           "transient", "transport", "mismatch" };
     int known = 0;
     for (size_t i = 0; i < sizeof classes / sizeof *classes; i++)
         known |= strcmp(cls, classes[i]) == 0;
@@ -90,8 +93,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!has_code && !lua_isnil(L, -1))
         fail("code is neither an integer nor nil");
     lua_pop(L, 1);
-    if (has_code != (strcmp(cls, "transport") != 0))
+    int answer = strcmp(cls, "transport") != 0 && strcmp(cls, "mismatch") != 0;
+    if (has_code != answer)
         fail("a code without a provider class, or a provider class without a code");
+    lua_getfield(L, 1, "possibly_charged");
+    int charged = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (charged != (!answer && (resp.ok || resp.sent)))
+        fail("possibly_charged is not exactly: sent whole, and no answer about the person asked");
 
     lua_getfield(L, 1, "consistent");
     if (!lua_isnil(L, -1)) {
