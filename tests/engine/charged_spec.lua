@@ -97,6 +97,18 @@ describe("never sent", function()
     never_sent(verify(M, N, { endpoint = "http://127.0.0.1:1/Phone_TwoElements" }))
   end)
 
+  it("a TLS handshake refused (a certificate nobody vouched for)", function()
+    local certs = os.tmpname()
+    os.remove(certs)
+    assert(os.execute("tests/drills/make_certs.sh " .. certs .. " >/dev/null"))
+    local d = drill.start("ok", ("--tls %s/self.pem %s/self.key"):format(certs, certs))
+    local r = verify(M, N, { endpoint = d.endpoint, timeout = 5 })
+    d.stop()
+    os.execute("rm -rf " .. certs)
+    never_sent(r)
+    assert.matches("certificate", r.reason)
+  end)
+
   it("a name that does not resolve", function()
     never_sent(verify(M, N, { endpoint = "http://qxtv-no-such-host.invalid/Phone_TwoElements",
                               connect_timeout = 2 }))

@@ -13,12 +13,13 @@ local function tmpdir()
   return d
 end
 
---- Starts drill_server MODE; returns { url, endpoint, stop }.
-function _M.start(mode)
+--- Starts drill_server MODE [ARGS] (e.g. "--tls CERT KEY", shell words);
+--- returns { url, endpoint, stop }.
+function _M.start(mode, args)
   local bin = sim.qxtv():gsub("/[^/]*$", "") .. "/tests/drill_server"
   local dir = tmpdir()
-  assert(os.execute(("%s %s --port-file %s/port >%s/out 2>&1 & echo $! >%s/pid"):format(
-    sim.quote(bin), sim.quote(mode), dir, dir, dir)))
+  assert(os.execute(("%s %s --port-file %s/port %s >%s/out 2>&1 & echo $! >%s/pid"):format(
+    sim.quote(bin), sim.quote(mode), dir, args or "", dir, dir)))
   local port
   for _ = 1, 200 do
     port = sim.read_file(dir .. "/port")
@@ -27,7 +28,8 @@ function _M.start(mode)
   end
   assert(port and port:match("^%d+"), "drill_server did not start: " .. tostring(sim.read_file(dir .. "/out")))
   local pid = sim.read_file(dir .. "/pid"):match("%d+")
-  local d = { url = "http://127.0.0.1:" .. port:match("%d+") }
+  local scheme = args and args:find("--tls", 1, true) and "https" or "http"
+  local d = { url = scheme .. "://127.0.0.1:" .. port:match("%d+") }
   d.endpoint = d.url .. "/Phone_TwoElements"
   function d.stop()
     -- The server and its children (one per connection).
