@@ -57,6 +57,9 @@ describe("qxt.flow and possibly charged requests", function()
     -- the provider billed between charged and charged + possibly_charged
     assert.is_true(seen.charged >= summary.charged)
     assert.is_true(seen.charged <= summary.charged + summary.possibly_charged)
+    -- and people see it: the progress line and the end-of-run table
+    assert.matches("possibly charged 10", require("qxt.progress").new{ quiet = true }:line(summary, 0))
+    assert.matches("10 possibly charged", summary.text())
   end)
 
   it("sends each once when the flow sets resend_possibly_charged = 0", function()
