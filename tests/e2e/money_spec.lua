@@ -101,6 +101,10 @@ describe("money, end to end", function()
     assert.is_true(seen.charged >= summary.charged and seen.charged <= summary.charged + summary.possibly_charged)
     assert.matches("named another person", err)
 
+    local j = assert(qxt.journal.open(dir .. "/journal.sqlite", { resume = true }))
+    assert.are.equal(20, j:header("possibly_charged"))
+    j:close()
+
     -- The journal kept none of them as answers: --resume asks the provider.
     local good = sim.start{ "--people", PEOPLE }
     _, err, status = run(good.endpoint, input, dir, "--resume")
