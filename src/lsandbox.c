@@ -266,6 +266,14 @@ static int sandbox_is_link(lua_State *L)
     return 1;
 }
 
+/* is_file(path) -> whether path is a regular file (links followed). */
+static int sandbox_is_file(lua_State *L)
+{
+    struct stat st;
+    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISREG(st.st_mode));
+    return 1;
+}
+
 /* used() -> bytes the state holds now. */
 static int sandbox_used(lua_State *L)
 {
@@ -304,6 +312,7 @@ static const luaL_Reg sandbox_funcs[] = {
     { "dispatch", sandbox_make_dispatch },
     { "realpath", sandbox_realpath },
     { "is_link", sandbox_is_link },
+    { "is_file", sandbox_is_file },
     { NULL, NULL }
 };
 

@@ -96,11 +96,17 @@ function _M.env(extra)
   })
 end
 
---- script_env() -> the environment of `qxtv run --sandbox`: the safe set,
--- qxt, verify, arg and print (a flow reports on stdout).
-function _M.script_env()
+--- script_env([opts]) -> the environment of `qxtv run --sandbox`: the safe
+-- set, and the facade of qxt.sandbox.facade (qxt, verify, io, os, arg,
+-- print) with the files of opts.allow_read and opts.allow_write (and the
+-- script's own inputs and --out). From then on the whole state counts as
+-- sandboxed (bounded patterns for every call).
+function _M.script_env(opts)
+  opts = opts or {}
+  local fields = require("qxt.sandbox.facade").new{ read = opts.allow_read, write = opts.allow_write,
+                                                    arg = _G.arg }
   core.seal()
-  return _M.env({ qxt = _G.qxt, verify = _G.verify, arg = _G.arg, print = _G.print })
+  return _M.env(fields)
 end
 
 --- call(fn, {instructions=, memory=}, ...) -> true, results... | false, message

@@ -22,8 +22,8 @@ end
 
 describe("qxtv run --sandbox", function()
   local refused = {
-    { "local f = io.open('/etc/passwd')", "io is not available in the sandbox" },
-    { "os.execute('touch /tmp/qxtv-cli-pwned')", "os is not available in the sandbox" },
+    { "local f = io.open('/etc/passwd')", "reading /etc/passwd is not allowed in the sandbox" },
+    { "os.execute('touch /tmp/qxtv-cli-pwned')", "os%.execute is not available in the sandbox" },
     { "local m = require('io')", "require is not available in the sandbox" },
     { "debug.sethook()", "debug is not available in the sandbox" },
     { "print(string.dump(print))", "string.dump is not available in the sandbox" },
@@ -76,7 +76,8 @@ describe("qxtv run --sandbox", function()
       local s = qxt.flow{ source = source, sinks = sinks, quiet = true }
       print("sent", s.queries_sent)
     ]]):format(dir, dir))
-    local out, err, status = sim.run(qxtv .. " run --sandbox --memory-limit 256 " .. path .. " " .. input)
+    local out, err, status = sim.run(qxtv .. " run --sandbox --memory-limit 256 " .. path .. " " .. input
+                                     .. " --out " .. dir)
     os.remove(path)
     os.remove(input)
     assert.are.equal(0, status, err)
@@ -205,7 +206,7 @@ describe("qxtv run --sandbox: escape attempts", function()
     sh("ln -s " .. sim.quote(outside) .. " " .. sim.quote(out .. "/link"))
     sh("ln -s " .. sim.quote(outside .. "/pwned") .. " " .. sim.quote(out .. "/dangling.csv"))
     refused("local s = qxt.sink.csv(OUT .. '/link/pwned') s:close() print('ESCAPED')",
-            "writing .*/outside/pwned is not allowed in the sandbox")
+            "writing .*/link/pwned is not allowed in the sandbox %(it is .*/outside/pwned%)")
     refused("local f = assert(io.open(OUT .. '/dangling.csv', 'w')) f:write('x') f:close() print('ESCAPED')",
             "is a symbolic link")
   end)
@@ -268,7 +269,7 @@ describe("qxtv run --sandbox: escape attempts", function()
 
   it("cannot misuse qxt.exit_status or qxt.spawn", function()
     refused("qxt.exit_status(200) print('ESCAPED')", "exit status must be between 0 and 125")
-    refused("qxt.spawn(os) print('ESCAPED')", "os is not available in the sandbox")
+    refused("qxt.spawn(require, 'os') print('ESCAPED')", "require is not available in the sandbox")
   end)
 
   it("cannot run a backtracking pattern for minutes, in the main chunk or in a task", function()
@@ -290,7 +291,7 @@ describe("qxtv run --sandbox: escape attempts", function()
   end)
 
   it("has its memory capped even without --memory-limit", function()
-    refused("local s = ('x'):rep(1 << 31) print('ESCAPED', #s)", "not enough memory")
+    refused("local s = ('x'):rep((1 << 30) - 1) print('ESCAPED', #s)", "not enough memory")
   end)
 
   it("may read and write what the operator named with --allow-read and --allow-write", function()
