@@ -258,24 +258,29 @@ static int lpattern_gsub(lua_State *L)
     }
     begin(L, &ms, src, ls, p, lp);     /* one budget for the whole call */
     while (n < max) {
-        const char *e;
+        const char *start, *e;
         int64_t given, now = lsandbox_steps(L);
         enum pattern_status status;
 
         if (ms.steps > now)
             ms.steps = now;               /* a replacement function used some */
         given = ms.steps;
-        status = pattern_match(&ms, s, p, &e);
+        /* The next match from s: the text before it is kept as it is. */
+        status = pattern_find(&ms, s, p, anchored, &start, &e);
         finish(L, &ms, given, status);
-        if (e && e != last) {
-            n++;
-            changed |= add_value(L, &b, &ms, s, e, type);
-            s = last = e;
-        } else if (s < ms.src_end) {
-            luaL_addchar(&b, *s++);
-        } else {
+        if (start == NULL)
             break;
+        if (start == s && e == last) {
+            /* an empty match where the last one ended: keep one byte, go on */
+            if (s >= ms.src_end || anchored)
+                break;
+            luaL_addchar(&b, *s++);
+            continue;
         }
+        luaL_addlstring(&b, s, (size_t)(start - s));
+        n++;
+        changed |= add_value(L, &b, &ms, start, e, type);
+        s = last = e;
         if (anchored)
             break;
     }

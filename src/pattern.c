@@ -39,6 +39,7 @@ static int in_class(int c, int cl)
     case 'u': r = isupper(c); break;
     case 'w': r = isalnum(c); break;
     case 'x': r = isxdigit(c); break;
+    case 'z': r = c == 0; break;  /* not in the 5.4 manual, but the library keeps it */
     default: return cl == c;     /* %. %% %[ ...: the character itself */
     }
     if (isupper(cl))

@@ -157,7 +157,7 @@ describe("qxtv run --sandbox: escape attempts", function()
 
   it("cannot write a Lua file and get it required through a lazily loaded module", function()
     -- qxt.source.NAME used to require("qxt.source.NAME"), and ./?.lua is on package.path
-    local o, e, status = attempt([[
+    attempt([[
       assert(qxt.mkdir(OUT .. "/qxt/source"))
       local f = assert(io.open(OUT .. "/qxt/source/evil.lua", "w"))
       f:write("os.execute('touch " .. OUTSIDE .. "/pwned') return { open = function() end }")
@@ -166,7 +166,7 @@ describe("qxtv run --sandbox: escape attempts", function()
       print("ESCAPED", src)
     ]], nil, "in.csv --out out")
     -- run from inside out/ so that ./qxt/source/evil.lua is what require would find
-    o, e, status = sim.run(("cd %s && timeout 60 %s run --sandbox ../script.lua ../in.csv --out ."):format(
+    local o, e, status = sim.run(("cd %s && timeout 60 %s run --sandbox ../script.lua ../in.csv --out ."):format(
       sim.quote(out), qxtv))
     assert.are.equal(1, status, o .. e)
     assert.matches("qxt%.source%.evil is not available in the sandbox", e)
