@@ -37,7 +37,9 @@ local CASES = {
   { "gmatch %f[%w]%w+", function(f) for _ = 1, 20 do for _ in f.gmatch(text, "%f[%w]%w+") do end end end },
   { "gsub %s+ -> ' '", function(f) for _ = 1, 20 do f.gsub(text, "%s+", " ") end end },
   { "gsub %b() -> ''", function(f) for _ = 1, 20 do f.gsub(text, "%b()", "") end end },
-  { "gsub (%d)(%d) fn", function(f) for _ = 1, 20 do f.gsub(text, "(%d)(%d)", function(a, b) return b .. a end) end end },
+  { "gsub (%d)(%d) fn", function(f)
+    for _ = 1, 20 do f.gsub(text, "(%d)(%d)", function(a, b) return b .. a end) end
+  end },
 }
 print(("%-22s %10s %10s %7s"):format("ordinary patterns", "string ms", "bounded ms", "ratio"))
 for _, c in ipairs(CASES) do

@@ -159,9 +159,12 @@ describe("qxtv run --sandbox: escape attempts", function()
     -- qxt.source.NAME used to require("qxt.source.NAME"), and ./?.lua is on package.path
     attempt([[
       assert(qxt.mkdir(OUT .. "/qxt/source"))
-      local f = assert(io.open(OUT .. "/qxt/source/evil.lua", "w"))
-      f:write("os.execute('touch " .. OUTSIDE .. "/pwned') return { open = function() end }")
-      f:close()
+      local path = OUT .. "/qxt/source/evil.lua"
+      local text = "os.execute('touch " .. OUTSIDE .. "/pwned') return { open = function() end }"
+      -- io.open in --out where it is allowed, else the journal's key writer
+      if not pcall(function() local f = io.open(path, "w") f:write(text) f:close() end) then
+        qxt.journal.core.write_private(path, text)
+      end
       local src = qxt.source.evil
       print("ESCAPED", src)
     ]], nil, "in.csv --out out")

@@ -23,6 +23,21 @@ local function namespace(name, t, call)
   return setmetatable(t, { __index = unavailable(name), __call = call, __metatable = false })
 end
 
+-- A namespace whose members are built on first use (as qxt's modules are
+-- loaded on first use: a three-line flow does not load SQLite).
+local function lazy_namespace(name, builders, eager)
+  return setmetatable(eager or {}, {
+    __index = function(t, k)
+      local build = builders[k]
+      if not build then error(("%s.%s is not available in the sandbox"):format(name, tostring(k)), 2) end
+      local v = build()
+      rawset(t, k, v)
+      return v
+    end,
+    __metatable = false,
+  })
+end
+
 -- Data of a pure module, copied (functions are shared: they hold no
 -- capability; tables are not: they are the library's own).
 local function copy(v, seen)
@@ -135,12 +150,12 @@ function _M.new(opts)
       policy:check_read(path)
       return real.journal.identity(path)
     end,
-    fingerprint = real.journal.fingerprint,
-    is_answer = real.journal.is_answer,
+    fingerprint = function(text) return real.journal.fingerprint(text) end,
+    is_answer = function(result) return real.journal.is_answer(result) end,
   })
 
   local rules = namespace("qxt.rules", {
-    new = real.rules.new,
+    new = function(list) return real.rules.new(list) end,
     load = function(path, ropts)
       policy:check_read(path)
       local o = copy(ropts or {})
@@ -152,15 +167,43 @@ function _M.new(opts)
     end,
   }, function(_, list) return real.rules.new(list) end)
 
-  local clean = copy(real.clean)
-  clean.new = function(...)
-    local c = real.clean.new(...)
-    return { mobile = c.mobile, name = c.name, record = c.record, max_name_length = c.max_name_length,
-             mobile_rules = copy(c.mobile_rules), name_rules = copy(c.name_rules) }
+  local function clean()
+    local c = copy(real.clean)
+    c.default = nil
+    c.new = function(...)
+      local cl = real.clean.new(...)
+      return { mobile = cl.mobile, name = cl.name, record = cl.record, max_name_length = cl.max_name_length,
+               mobile_rules = copy(cl.mobile_rules), name_rules = copy(cl.name_rules) }
+    end
+    return c
   end
-  clean.default = nil
 
-  local q = namespace("qxt", {
+  local q = lazy_namespace("qxt", {
+    flow = function()
+      return namespace("qxt.flow", { run = flow, EXIT_HALTED = real.flow.EXIT_HALTED,
+                                     EXIT_BUDGET = real.flow.EXIT_BUDGET,
+                                     EXIT_INTERRUPTED = real.flow.EXIT_INTERRUPTED },
+                       function(_, fopts) return flow(fopts) end)
+    end,
+    retry = function() return copy(real.retry) end,
+    clean = clean,
+    mask = function() return copy(real.mask) end,
+    route = function()
+      local r = copy(real.route)
+      r.rules = rules.new
+      return r
+    end,
+    codes = function() return copy(real.codes) end,
+    report = function()
+      return namespace("qxt.report", {
+        html = real.report.html,
+        write = function(s, path)
+          policy:check_write(path)
+          return real.report.write(s, path)
+        end,
+      })
+    end,
+  }, {
     version = real.version,
     verify = verify,
     now = real.now, sleep = real.sleep, spawn = real.spawn, wait = real.wait, stats = real.stats,
@@ -175,22 +218,8 @@ function _M.new(opts)
       policy:check_write(path, "creating")
       return real.mkdir(path)
     end,
-    flow = namespace("qxt.flow", { run = flow, EXIT_HALTED = real.flow.EXIT_HALTED,
-                                   EXIT_BUDGET = real.flow.EXIT_BUDGET,
-                                   EXIT_INTERRUPTED = real.flow.EXIT_INTERRUPTED },
-                     function(_, fopts) return flow(fopts) end),
-    retry = copy(real.retry), clean = clean, mask = copy(real.mask), route = copy(real.route),
-    codes = copy(real.codes),
     source = source, sink = sink, journal = journal, rules = rules,
-    report = namespace("qxt.report", {
-      html = real.report.html,
-      write = function(s, path)
-        policy:check_write(path)
-        return real.report.write(s, path)
-      end,
-    }),
   })
-  q.route.rules = rules.new
 
   -- io: the standard streams (write only) and open() of allowed paths.
   local function stream(f)
