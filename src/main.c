@@ -240,16 +240,27 @@ static const struct option long_options[] = {
     { NULL, 0, NULL, 0 }
 };
 
+/* --allow-read / --allow-write values, NULL-terminated lists (argv owns the
+ * strings); they live until the process exits. */
+static const char **allow_read, **allow_write;
+static int n_read, n_write;
+
+static void allow(const char ***list, int *n, int argc, const char *path)
+{
+    if (!*list && !(*list = calloc((size_t)argc, sizeof **list))) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        exit(1);
+    }
+    (*list)[(*n)++] = path;
+}
+
 int main(int argc, char **argv)
 {
     struct qxt_config cfg = { 0 };
     const char *command, *apikey_file = NULL, *env;
     char *apikey = NULL, *lua_dir, err[512];
-    int json = 0, status, opt, n_read = 0, n_write = 0;
+    int json = 0, status, opt;
     struct engine *e;
-    /* --allow-read / --allow-write values, NULL-terminated (argv owns the strings) */
-    const char **allow_read = calloc((size_t)argc, sizeof *allow_read);
-    const char **allow_write = calloc((size_t)argc, sizeof *allow_write);
 
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2)
@@ -319,12 +330,8 @@ int main(int argc, char **argv)
             cfg.memory_limit = (size_t)v << 20;
             break;
         }
-        case OPT_ALLOW_READ:
-            allow_read[n_read++] = optarg;
-            break;
-        case OPT_ALLOW_WRITE:
-            allow_write[n_write++] = optarg;
-            break;
+        case OPT_ALLOW_READ: allow(&allow_read, &n_read, argc, optarg); break;
+        case OPT_ALLOW_WRITE: allow(&allow_write, &n_write, argc, optarg); break;
         case 'h':
             return print_command_help(command);
         default:
@@ -397,7 +404,5 @@ int main(int argc, char **argv)
         status = engine_run_module(e, module, argc - optind, argv + optind);
     }
     engine_free(e);
-    free(allow_read);
-    free(allow_write);
     return status;
 }
