@@ -4,8 +4,12 @@
  * count hook (instructions, 0 = none) and a memory budget (bytes above what
  * the state holds now, 0 = none). Returns true, results... or false, message.
  * The hook and the budget are restored on return, whatever happened, so a
- * task resumed later never sees them. Only environments and limits keep
- * hostile code out; see lua/qxt/sandbox.lua for the environment. */
+ * task resumed later never sees them. The call also arms a pool of steps
+ * for the C loops the hook cannot see (lpattern.c; see lsandbox.h).
+ * Besides: dispatch() for the shared string metatable, realpath() and
+ * is_link()/is_file() for the path checks of lua/qxt/sandbox/paths.lua.
+ * Only environments and limits keep hostile code out; see
+ * lua/qxt/sandbox.lua and lua/qxt/sandbox/facade.lua for the environments. */
 #include "lsandbox.h"
 
 #include <errno.h>
