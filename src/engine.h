@@ -18,6 +18,9 @@ struct qxt_config {
     int debug;                   /* full tracebacks on errors */
     int sandbox;                 /* run: the script's chunk gets the sandbox env (text only) */
     size_t memory_limit;         /* bytes the Lua state may hold; 0 = no cap */
+    const char *const *allow_read;   /* run --sandbox: paths it may read, NULL-terminated; */
+    const char *const *allow_write;  /* directories it may write. NULL: none. Owned by the
+                                      * caller, and must outlive the engine */
 };
 
 struct engine;

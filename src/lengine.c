@@ -242,14 +242,32 @@ static int run_main(struct engine *e, int argc, char **argv)
     return status;
 }
 
-/* The environment of a --sandbox script: require("qxt.sandbox").script_env(). */
+/* Pushes a list of the NULL-terminated strings (none for NULL). */
+static void push_list(lua_State *L, const char *const *list)
+{
+    lua_newtable(L);
+    for (int i = 0; list && list[i]; i++) {
+        lua_pushstring(L, list[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* The environment of a --sandbox script (upvalue: the engine):
+ * require("qxt.sandbox").script_env{ allow_read =, allow_write = }. */
 static int sandbox_env(lua_State *L)
 {
+    struct engine *e = lqxt_engine(L);
+
     lua_getglobal(L, "require");
     lua_pushliteral(L, "qxt.sandbox");
     lua_call(L, 1, 1);
     lua_getfield(L, -1, "script_env");
-    lua_call(L, 0, 1);
+    lua_createtable(L, 0, 2);
+    push_list(L, e->cfg.allow_read);
+    lua_setfield(L, -2, "allow_read");
+    push_list(L, e->cfg.allow_write);
+    lua_setfield(L, -2, "allow_write");
+    lua_call(L, 1, 1);
     return 1;
 }
 
@@ -262,7 +280,8 @@ int engine_run_file(struct engine *e, const char *path, int argc, char **argv)
         return 1;
     }
     if (e->cfg.sandbox) {
-        lua_pushcfunction(e->L, sandbox_env);
+        lua_pushlightuserdata(e->L, e);
+        lua_pushcclosure(e->L, sandbox_env, 1);
         if (docall(e, 0, 1) != LUA_OK) {
             lua_pop(e->L, 1);
             return 1;

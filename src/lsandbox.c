@@ -4,13 +4,21 @@
  * count hook (instructions, 0 = none) and a memory budget (bytes above what
  * the state holds now, 0 = none). Returns true, results... or false, message.
  * The hook and the budget are restored on return, whatever happened, so a
- * task resumed later never sees them. Only environments and limits keep
- * hostile code out; see lua/qxt/sandbox.lua for the environment. */
+ * task resumed later never sees them. The call also arms a pool of steps
+ * for the C loops the hook cannot see (lpattern.c; see lsandbox.h).
+ * Besides: dispatch() for the shared string metatable, realpath() and
+ * is_link()/is_file() for the path checks of lua/qxt/sandbox/paths.lua.
+ * Only environments and limits keep hostile code out; see
+ * lua/qxt/sandbox.lua and lua/qxt/sandbox/facade.lua for the environments. */
 #include "lsandbox.h"
 
+#include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 struct mem {
     size_t used;                 /* bytes the state holds now */
@@ -18,6 +26,7 @@ struct mem {
     size_t limit;                /* armed budget's ceiling; 0 = not armed */
     int tripped;                 /* the armed budget refused an allocation */
     int depth;                   /* sandboxed calls running; +1 for ever after seal() */
+    int64_t pool;                /* steps left for C loops in the armed call; -1: none */
 };
 
 /* The lua_Alloc of the engine's state: realloc/free with accounting. */
@@ -64,6 +73,7 @@ lua_State *lsandbox_newstate(size_t cap_bytes)
     if (!m)
         return NULL;
     m->cap = cap_bytes;
+    m->pool = -1;
     L = lua_newstate(mem_alloc, m);
     if (!L) {
         free(m);
@@ -110,6 +120,7 @@ static int sandbox_call(lua_State *L)
     int old_mask = lua_gethookmask(L), old_count = lua_gethookcount(L);
     struct mem *m = mem_of(L);
     size_t old_limit = 0;
+    int64_t old_pool = -1, pool = -1;
     int old_tripped = 0, status, nargs;
 
     luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -128,6 +139,13 @@ static int sandbox_call(lua_State *L)
             if (old_limit == 0 || ceiling < old_limit)
                 m->limit = ceiling;
         }
+        old_pool = m->pool;
+        if (instructions > 0) {
+            pool = (int64_t)instructions * LSANDBOX_STEPS_PER_INSTRUCTION;
+            if (old_pool >= 0 && old_pool < pool)
+                pool = old_pool;
+            m->pool = pool;
+        }
     }
     if (instructions > 0)
         lua_sethook(L, on_count, LUA_MASKCOUNT, (int)instructions);
@@ -139,6 +157,11 @@ static int sandbox_call(lua_State *L)
         int tripped = m->tripped;
         m->depth--;
         m->limit = old_limit;
+        if (pool >= 0 && old_pool >= 0) {
+            int64_t spent = pool - m->pool;     /* the outer call pays for the inner one */
+            old_pool = old_pool > spent ? old_pool - spent : 0;
+        }
+        m->pool = old_pool;
         m->tripped = old_tripped;
         if (status != LUA_OK && (status == LUA_ERRMEM || tripped)) {
             lua_pop(L, 1);
@@ -158,6 +181,101 @@ static int sandbox_call(lua_State *L)
     lua_pushboolean(L, 1);
     lua_insert(L, 1);
     return lua_gettop(L);
+}
+
+int64_t lsandbox_steps(lua_State *L)
+{
+    struct mem *m = mem_of(L);
+    return m && m->pool >= 0 ? m->pool : LSANDBOX_STEPS_PER_CALL;
+}
+
+void lsandbox_spend(lua_State *L, int64_t steps)
+{
+    struct mem *m = mem_of(L);
+    if (m && m->pool >= 0)
+        m->pool = m->pool > steps ? m->pool - steps : 0;
+}
+
+int lsandbox_exhausted(lua_State *L, const char *what)
+{
+    struct mem *m = mem_of(L);
+
+    if (m && m->pool >= 0) {
+        /* as on_count: every instruction from now on fails, so that a
+         * pcall in the sandbox cannot catch this and go on */
+        lua_sethook(L, on_count, LUA_MASKCOUNT, 1);
+        return luaL_error(L, "instruction limit exceeded (in %s)", what);
+    }
+    return luaL_error(L, "instruction limit exceeded (%s took more than %d million steps)",
+                      what, (int)(LSANDBOX_STEPS_PER_CALL / 1000000));
+}
+
+/* charge(n): n steps of work a library function is about to do in one C
+ * call (table.move); raises as a spent budget does when they are not left. */
+static int sandbox_charge(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+
+    if (n < 0 || n > lsandbox_steps(L))
+        return lsandbox_exhausted(L, luaL_optstring(L, 2, "a library function"));
+    lsandbox_spend(L, n);
+    return 0;
+}
+
+/* Called for a method of the string metatable (upvalues: the library's
+ * function, the bounded one): sandboxed code gets the bounded one. */
+static int sandbox_dispatch(lua_State *L)
+{
+    struct mem *m = mem_of(L);
+
+    lua_pushvalue(L, lua_upvalueindex(m && m->depth > 0 ? 2 : 1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* dispatch(library_fn, bounded_fn) -> the function for the string metatable. */
+static int sandbox_make_dispatch(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    lua_pushcclosure(L, sandbox_dispatch, 2);
+    return 1;
+}
+
+/* realpath(path) -> the absolute path with every symbolic link resolved |
+ * nil, message, whether it does not exist (ENOENT). */
+static int sandbox_realpath(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char buf[PATH_MAX];
+
+    if (realpath(path, buf) == NULL) {
+        int missing = errno == ENOENT;
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        lua_pushboolean(L, missing);
+        return 3;
+    }
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* is_link(path) -> whether path itself is a symbolic link (even a dangling one). */
+static int sandbox_is_link(lua_State *L)
+{
+    struct stat st;
+    lua_pushboolean(L, lstat(luaL_checkstring(L, 1), &st) == 0 && S_ISLNK(st.st_mode));
+    return 1;
+}
+
+/* is_file(path) -> whether path is a regular file (links followed). */
+static int sandbox_is_file(lua_State *L)
+{
+    struct stat st;
+    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISREG(st.st_mode));
+    return 1;
 }
 
 /* used() -> bytes the state holds now. */
@@ -194,11 +312,17 @@ static const luaL_Reg sandbox_funcs[] = {
     { "used", sandbox_used },
     { "active", sandbox_active },
     { "seal", sandbox_seal },
+    { "charge", sandbox_charge },
+    { "dispatch", sandbox_make_dispatch },
+    { "realpath", sandbox_realpath },
+    { "is_link", sandbox_is_link },
+    { "is_file", sandbox_is_file },
     { NULL, NULL }
 };
 
 int luaopen_qxt_sandbox_core(lua_State *L)
 {
     luaL_newlib(L, sandbox_funcs);
+    lpattern_register(L);        /* find, match, gmatch, gsub, rep */
     return 1;
 }

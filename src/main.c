@@ -38,7 +38,10 @@ static const char options_text[] =
     "  --cafile FILE          trust the CA certificates in FILE for https (verification stays on)\n"
     "  --max-connections N    HTTP connections open at most (default 1024)\n"
     "  --debug                full Lua tracebacks on errors\n"
-    "  --sandbox              run: the script gets only qxt, verify and a safe set (no io/os/require)\n"
+    "  --sandbox              run: the script gets a safe set and a facade of qxt (no require, no\n"
+    "                         files but its own, no endpoint change); memory capped at 1024 MB\n"
+    "  --allow-read PATH      run --sandbox: the script may also read PATH (a file or a directory)\n"
+    "  --allow-write DIR      run --sandbox: the script may also write in DIR\n"
     "  --memory-limit MB      cap the memory of the Lua state\n"
     "\n"
     "The apikey is never printed. Exit status: 0 ok; 1 a script or task error, or for\n"
@@ -217,7 +220,8 @@ static int run_sim(int argc, char **argv)
 }
 
 enum { OPT_ENDPOINT = 256, OPT_APIKEY_FILE, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_CAFILE,
-       OPT_MAX_CONNECTIONS, OPT_JSON, OPT_DEBUG, OPT_SANDBOX, OPT_MEMORY_LIMIT };
+       OPT_MAX_CONNECTIONS, OPT_JSON, OPT_DEBUG, OPT_SANDBOX, OPT_MEMORY_LIMIT, OPT_ALLOW_READ,
+       OPT_ALLOW_WRITE };
 
 static const struct option long_options[] = {
     { "endpoint", required_argument, NULL, OPT_ENDPOINT },
@@ -230,9 +234,25 @@ static const struct option long_options[] = {
     { "debug", no_argument, NULL, OPT_DEBUG },
     { "sandbox", no_argument, NULL, OPT_SANDBOX },
     { "memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT },
+    { "allow-read", required_argument, NULL, OPT_ALLOW_READ },
+    { "allow-write", required_argument, NULL, OPT_ALLOW_WRITE },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
+
+/* --allow-read / --allow-write values, NULL-terminated lists (argv owns the
+ * strings); they live until the process exits. */
+static const char **allow_read, **allow_write;
+static int n_read, n_write;
+
+static void allow(const char ***list, int *n, int argc, const char *path)
+{
+    if (!*list && !(*list = calloc((size_t)argc, sizeof **list))) {
+        fprintf(stderr, "%s: out of memory\n", progname);
+        exit(1);
+    }
+    (*list)[(*n)++] = path;
+}
 
 int main(int argc, char **argv)
 {
@@ -310,6 +330,8 @@ int main(int argc, char **argv)
             cfg.memory_limit = (size_t)v << 20;
             break;
         }
+        case OPT_ALLOW_READ: allow(&allow_read, &n_read, argc, optarg); break;
+        case OPT_ALLOW_WRITE: allow(&allow_write, &n_write, argc, optarg); break;
         case 'h':
             return print_command_help(command);
         default:
@@ -318,6 +340,12 @@ int main(int argc, char **argv)
             usage_error("unknown option or missing value: %s", argv[optind - 1]);
         }
     }
+    if ((n_read || n_write) && !cfg.sandbox)
+        usage_error("%s is an option of run --sandbox", n_read ? "--allow-read" : "--allow-write");
+    cfg.allow_read = allow_read;
+    cfg.allow_write = allow_write;
+    if (cfg.sandbox && !cfg.memory_limit)
+        cfg.memory_limit = (size_t)1024 << 20;   /* a string.rep bomb fails instead of the host */
     check_endpoint(cfg.endpoint);
     if (apikey_file) {
         apikey = read_apikey_file(apikey_file);

@@ -73,25 +73,48 @@ function _M.load(path, opts)
   if not sandbox then return router end
 
   local file = path:match("[^/]+$")
+  -- The host's own copy of the rules, taken once checked: a `when` that
+  -- changes the list it came from changes nothing here.
+  local rules = {}
+  for i, rule in ipairs(list) do
+    rules[i] = { name = tostring(rule.name or ("rule " .. i)), route = rule.route or rule.to, when = rule.when }
+  end
+  local otherwise = list.otherwise
   -- Each `when` runs under the limits, on a read-only view of the record
-  -- and the result, so a rule cannot change what the sinks write.
+  -- and the result, nested tables included, so a rule cannot change what
+  -- the sinks write.
+  local views = setmetatable({}, { __mode = "k" })
   local function readonly(t)
-    return setmetatable({}, { __index = t, __newindex = function(_, k)
-      error(("the record is read-only (%s)"):format(tostring(k)), 2) end, __metatable = false })
+    if type(t) ~= "table" then return t end
+    local view = views[t]
+    if view then return view end
+    view = setmetatable({}, {
+      __index = function(_, k) return readonly(t[k]) end,
+      __newindex = function(_, k) error(("the record is read-only (%s)"):format(tostring(k)), 2) end,
+      __len = function() return #t end,
+      __pairs = function()
+        return function(_, k)
+          local nk, v = next(t, k)
+          return nk, readonly(v)
+        end, nil, nil
+      end,
+      __metatable = false,
+    })
+    views[t] = view
+    return view
   end
   return function(record, result)
     local rec, res = readonly(record), readonly(result)
-    for i, rule in ipairs(list) do
-      local name = rule.name or ("rule " .. i)
+    for _, rule in ipairs(rules) do
       local fine, holds = sb.call(rule.when, limits, rec, res)
       if not fine then
-        local why = ("rule error: %s rule '%s': %s"):format(file, tostring(name), tostring(holds))
+        local why = ("rule error: %s rule '%s': %s"):format(file, rule.name, tostring(holds))
         if policy == "halt" then error(why, 0) end
         return error_route, why
       end
-      if holds then return rule.route or rule.to, name end
+      if holds then return rule.route, rule.name end
     end
-    if list.otherwise then return list.otherwise, "otherwise" end
+    if otherwise then return otherwise, "otherwise" end
     return nil
   end
 end

@@ -6,10 +6,25 @@
 -- metatable is shared with the engine; a __gc would run outside the limits).
 -- `load` is text-only and gives the chunk the sandbox environment.
 -- The limits live in C (qxt.sandbox.core): an instruction count hook on the
--- running thread, and a memory budget in the state's allocator.
+-- running thread, a memory budget in the state's allocator, and a step
+-- budget for the C loops the hook cannot see: string patterns (a matcher
+-- of our own, src/pattern.c), string.rep, table.move.
 local core = require("qxt.sandbox.core")
 
 local _M = {}
+
+-- The string metatable is shared by all code: its methods ("x"):find(...)
+-- go to the bounded functions while sandboxed code runs, to the library's
+-- otherwise. Other methods fall through to the string table itself.
+local BOUNDED = { "find", "match", "gmatch", "gsub", "rep" }
+do
+  local mt = getmetatable("")
+  if mt.__index == string then
+    local methods = setmetatable({}, { __index = string })
+    for _, k in ipairs(BOUNDED) do methods[k] = core.dispatch(string[k], core[k]) end
+    mt.__index = methods
+  end
+end
 
 -- ("").dump reaches the engine's own string table through the string
 -- metatable, which all code shares: refuse it while sandboxed code runs.
@@ -38,6 +53,16 @@ local function copy(lib, except)
   return t
 end
 
+-- table.move runs its whole range in one C call: charged first.
+local tmove = table.move
+local function move(a1, f, e, t, a2)
+  if math.type(f) == "integer" and math.type(e) == "integer" and e >= f then
+    local n = e - f
+    core.charge(n >= 0 and n + 1 or math.maxinteger, "table.move")
+  end
+  return tmove(a1, f, e, t, a2)
+end
+
 local unavailable = { io = true, os = true, require = true, debug = true, package = true,
                       dofile = true, loadfile = true, collectgarbage = true,
                       getmetatable = true, setmetatable = true, coroutine = true,
@@ -52,6 +77,8 @@ function _M.env(extra)
   for _, k in ipairs(LIBS) do env[k] = copy(_G[k], k == "string" and { dump = true } or nil) end
   env.math.randomseed = nil
   env.string.dump = function() error("string.dump is not available in the sandbox", 2) end
+  for _, k in ipairs(BOUNDED) do env.string[k] = core[k] end
+  env.table.move = move
   env.load = function(chunk, name, _, e)
     if type(chunk) == "string" and chunk:byte(1) == 27 then
       return nil, "binary chunks are not allowed in the sandbox"
@@ -69,11 +96,17 @@ function _M.env(extra)
   })
 end
 
---- script_env() -> the environment of `qxtv run --sandbox`: the safe set,
--- qxt, verify, arg and print (a flow reports on stdout).
-function _M.script_env()
+--- script_env([opts]) -> the environment of `qxtv run --sandbox`: the safe
+-- set, and the facade of qxt.sandbox.facade (qxt, verify, io, os, arg,
+-- print) with the files of opts.allow_read and opts.allow_write (and the
+-- script's own inputs and --out). From then on the whole state counts as
+-- sandboxed (bounded patterns for every call).
+function _M.script_env(opts)
+  opts = opts or {}
+  local fields = require("qxt.sandbox.facade").new{ read = opts.allow_read, write = opts.allow_write,
+                                                    arg = _G.arg }
   core.seal()
-  return _M.env({ qxt = _G.qxt, verify = _G.verify, arg = _G.arg, print = _G.print })
+  return _M.env(fields)
 end
 
 --- call(fn, {instructions=, memory=}, ...) -> true, results... | false, message
