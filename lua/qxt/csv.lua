@@ -791,20 +791,20 @@ function _M.reader(read, opts, file)
   end
   self._next = cr_source(self._next)
 
-  local ok, why = pcall(function()
+  local ok, text, fields, line, err = pcall(function()
     while #self.buf < 3 and self:_more() do end
+    if sub(self.buf, 1, 3) == BOM then
+      self.pos = 4
+    end
+    return self:_next_record()
   end)
   if not ok then
-    if type(why) == "table" and why.encoding then
+    if type(text) == "table" and text.encoding then
       self:close()
-      return nil, why.encoding
+      return nil, text.encoding
     end
-    error(why, 0)
+    error(text, 0)
   end
-  if sub(self.buf, 1, 3) == BOM then
-    self.pos = 4
-  end
-  local text, fields, line, err = self:_next_record()
   if not (text or fields) then
     self:close()
     return nil, "no header row (the input is empty)"
