@@ -85,8 +85,8 @@ describe("encoding by evidence", function()
     assert.are.equal(1, #out.invalid)
     assert.are.equal("3", out.invalid[1].row)
     local offset = text:find("\255", 1, true) - 1
-    assert.matches(("row 3 %%(line 4%%) has a byte that is not UTF%%-8 in column 'note' %%(0xFF at byte offset %d "):format(
-      offset), out.invalid[1].reason)
+    assert.matches(("row 3 %%(line 4%%) has a byte that is not UTF%%-8 in column 'note' "
+      .. "%%(0xFF at byte offset %d "):format(offset), out.invalid[1].reason)
     -- Every name reached the provider as written: all 299 are consistent.
     assert.are.equal(299, #out.consistent)
     assert.are.equal(0, #out.inconsistent)
@@ -150,7 +150,8 @@ describe("encoding by evidence", function()
     s:stop()
     assert.are.equal(2, status)
     assert.are.equal(0, stats.requests)
-    assert.matches("in%.csv is neither UTF%-8 nor GB18030: line 3 %(byte offset " .. (text:find("\255") - 1) .. "%)", err)
+    local offset = text:find("\255", 1, true) - 1
+    assert.matches("in%.csv is neither UTF%-8 nor GB18030: line 3 %(byte offset " .. offset .. "%)", err)
     assert.matches("Fix the file", err)
     assert.matches("%-%-encoding utf%-8", err)
     assert.matches("%-%-encoding gb18030", err)
