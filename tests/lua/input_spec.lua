@@ -246,3 +246,20 @@ describe("a flow whose outputs cannot be written", function()
     qxt.exit_status(0)
   end)
 end)
+
+describe("a watched JSON lines file", function()
+  it("stops when it is truncated while it is read", function()
+    local path = os.tmpname()
+    local lines = {}
+    for i = 1, 5000 do lines[i] = ('{"mobile":"139%08d","name":"张三"}'):format(i) end
+    write_file(path, table.concat(lines, "\n") .. "\n")
+    local src = assert(qxt.source.jsonl(path))
+    local it = src:records()
+    for _ = 1, 10 do assert(it()) end
+    assert(os.execute("truncate -s 70000 " .. path))
+    local ok, err = pcall(function() while it() do end end)
+    os.remove(path)
+    assert.is_false(ok)
+    assert.matches("changed while it was read: its end came after 70000 of its", err)
+  end)
+end)
