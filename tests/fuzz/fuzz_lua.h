@@ -46,8 +46,8 @@ static void fuzz_lua_on_line(lua_State *L, lua_Debug *ar)
 /* A Lua state with the standard libraries, qxt.iconv, qxt.csv.core,
  * qxt.csv_writer.core and qxt.input.core preloaded, the project's lua/
  * first on package.path, and the function returned by the driver file in
- * the registry (returned as a reference). Exits on any failure: a harness that cannot start must
- * not look like a clean run. */
+ * the registry (returned as a reference). Exits on any failure: a harness
+ * that cannot start must not look like a clean run. */
 static lua_State *fuzz_lua_open(const char *driver, int *ref)
 {
     lua_State *L = luaL_newstate();
