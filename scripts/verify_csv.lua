@@ -143,7 +143,11 @@ end
 io.stderr:write(summary.text(), "\n")
 io.stderr:write(("outputs in %s/ (consistent, inconsistent, invalid, unverified .csv; summary.json)\n")
   :format(opts.out))
-if journal and summary.exit_status ~= 0 and summary.exit_status ~= 1 then
+if journal and summary.exit_status == qxt.flow.EXIT_INPUT then
+  -- The journal knows the input by its bytes: it resumes only the same file.
+  io.stderr:write("the journal keeps every answer: with the input as it was when the run started, "
+                  .. "the same command with --resume finishes it; a new input needs a new --out\n")
+elseif journal and summary.exit_status ~= 0 and summary.exit_status ~= 1 then
   io.stderr:write("the journal keeps every answer: run the same command with --resume to finish\n")
 end
 for _, why in ipairs(unwritten) do
