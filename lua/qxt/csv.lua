@@ -102,9 +102,9 @@ local function raw_source(read, size)
 end
 
 -- Notes where the bytes that are not UTF-8 are, as the chunks go by: their
--- offsets in the input (0-based) go to self.bad[...bad_tail], in order, for rows() to
--- reject the rows holding them; the chunks pass unchanged. Stops noting
--- once self.check_utf8 is false (the input was found to be GB18030).
+-- offsets in the input (0-based) go to self.bad[bad_head..bad_tail], in
+-- order, for rows() to reject the rows holding them; the chunks pass
+-- unchanged. Stops noting once self.check_utf8 is false (GB18030 input).
 local function utf8_checked(next_raw, self)
   local offset, carry = 0, "" -- bytes passed on so far; an unfinished character
   local function note(at)
