@@ -76,6 +76,7 @@ if not source then
   io.stderr:write("verify_csv: ", err, "\n")
   os.exit(2)
 end
+if source:encoding_note() then io.stderr:write("verify_csv: ", source:encoding_note(), "\n") end
 
 assert(qxt.mkdir(opts.out))
 
@@ -133,13 +134,33 @@ local summary = qxt.flow{
 }
 if journal then journal:close() end
 
-local f = assert(io.open(opts.out .. "/summary.json", "w"))
-f:write(summary.json(), "\n")
-f:close()
-if opts.report then assert(qxt.report.write(summary, opts.report)) end
+-- A file not written in full (a full disk, even only when it is closed)
+-- is said, with its name, and the run exits 1.
+local unwritten = {}
+local summary_path = opts.out .. "/summary.json"
+local f, ferr = io.open(summary_path, "w")
+if not f then
+  unwritten[#unwritten + 1] = ferr
+else
+  local wrote, werr = f:write(summary.json(), "\n")
+  local closed, cerr = f:close()
+  if not (wrote and closed) then unwritten[#unwritten + 1] = ("%s: %s"):format(summary_path, werr or cerr) end
+end
+if opts.report then
+  local ok, rerr = qxt.report.write(summary, opts.report)
+  if not ok then unwritten[#unwritten + 1] = rerr end
+end
 io.stderr:write(summary.text(), "\n")
 io.stderr:write(("outputs in %s/ (consistent, inconsistent, invalid, unverified .csv; summary.json)\n")
   :format(opts.out))
-if journal and summary.exit_status ~= 0 and summary.exit_status ~= 1 then
+if journal and summary.exit_status == qxt.flow.EXIT_INPUT then
+  -- The journal knows the input by its bytes: it resumes only the same file.
+  io.stderr:write("the journal keeps every answer: with the input as it was when the run started, "
+                  .. "the same command with --resume finishes it; a new input needs a new --out\n")
+elseif journal and summary.exit_status ~= 0 and summary.exit_status ~= 1 then
   io.stderr:write("the journal keeps every answer: run the same command with --resume to finish\n")
+end
+for _, why in ipairs(unwritten) do
+  io.stderr:write("verify_csv: cannot write ", why, "\n")
+  qxt.exit_status(1)
 end

@@ -509,7 +509,8 @@ static int csv_new(lua_State *L) {
         put_bytes(L, 8, w, &pos, "\357\273\277", 3);
         w->len = pos;
         w->pending++;
-        line_result(L, 8, w);            /* as before: a failure here goes unsaid */
+        if (line_result(L, 8, w) == 2)   /* buffer_rows = 1: written at once */
+            return 2;
         lua_settop(L, 8);
     }
     if (lua_toboolean(L, 7)) {

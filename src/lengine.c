@@ -3,6 +3,7 @@
  * loop until every task has ended. */
 #include "lqxt.h"
 #include "lcsv_reader.h"
+#include "linput.h"
 #include "lcsv_writer.h"
 #include "edit.h"
 #include "http.h"
@@ -189,6 +190,7 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     preload(e->L, "qxt.signal", luaopen_qxt_signal, NULL);
     preload(e->L, "qxt.sandbox.core", luaopen_qxt_sandbox_core, NULL);
     preload(e->L, "qxt.csv.core", luaopen_qxt_csv_core, NULL);
+    preload(e->L, "qxt.input.core", luaopen_qxt_input_core, NULL);
     preload(e->L, "qxt.csv_writer.core", luaopen_qxt_csv_writer_core, NULL);
 #ifdef QXTV_HAVE_ICONV
     preload(e->L, "qxt.iconv", luaopen_qxt_iconv, NULL);

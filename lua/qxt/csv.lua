@@ -23,11 +23,20 @@
 -- the rest of a file.
 --
 -- Encoding (opts.encoding): "utf-8", "gb18030" (also "gbk", "gb2312", of
--- which it is a superset) or "auto" (default): a UTF-8 BOM means UTF-8;
--- otherwise the first 64 KiB that contain a non-ASCII byte decide: valid
--- UTF-8 stays UTF-8, anything else is converted from GB18030, as exported by
--- Excel on Chinese Windows. Conversion needs the `qxt.iconv` module; bytes
--- GB18030 cannot decode become U+FFFD, which qxt.clean rejects in a name.
+-- which it is a superset) or "auto" (default), decided by evidence (the
+-- rule and its error bounds are in qxt.input): for a file opened by path,
+-- from all of its bytes before the first row is read; for a stream, from
+-- the first qxt.input.STREAM_WINDOW bytes holding a non-ASCII byte (a UTF-8
+-- BOM means UTF-8 at once). A file that is neither stops here with the line
+-- and offset and the two ways out. Read as UTF-8 (decided or said), a row
+-- holding a byte that is not UTF-8 comes with an error naming the column and
+-- the byte's offset in the file (0-based), so it is rejected, never sent.
+-- GB18030 conversion needs the `qxt.iconv` module; bytes GB18030 cannot
+-- decode become U+FFFD, which qxt.clean rejects in a name or a mobile.
+--
+-- Integrity: a file opened by path is watched (qxt.input): reading raises
+-- an error when it is truncated, grows, is rewritten or replaced while it
+-- is read, and the rows after the change are not yielded.
 --
 -- Columns: the first non-blank row is the header. Column names are trimmed;
 -- an empty name becomes "column_N", a repeated one gets "_2", "_3"... The
@@ -47,6 +56,8 @@
 -- must stay numbers. Reading such a file back yields the apostrophe.
 
 local next_row = require("qxt.csv.core").next_row
+local input = require("qxt.input")
+local utf8_errors = require("qxt.input.core").utf8_errors
 
 local _M = {}
 
@@ -59,7 +70,6 @@ _M.NAME_COLUMNS = { "name", "姓名" }
 
 _M.CHUNK_SIZE = 64 * 1024
 _M.MAX_RECORD_BYTES = 1024 * 1024
-local DETECT_BYTES = 64 * 1024
 local BOM = "\239\187\191"
 
 local ENCODINGS = { ["utf-8"] = "utf-8", utf8 = "utf-8", auto = "auto",
@@ -91,22 +101,42 @@ local function raw_source(read, size)
   end
 end
 
--- True when s is UTF-8, allowing s to end inside a character (a chunk).
-local function utf8_prefix(s)
-  local ok, bad = utf8.len(s)
-  if ok then
-    return true
+-- Notes where the bytes that are not UTF-8 are, as the chunks go by: their
+-- offsets in the input (0-based) go to self.bad[bad_head..bad_tail], in
+-- order, for rows() to reject the rows holding them; the chunks pass
+-- unchanged. Stops noting once self.check_utf8 is false (GB18030 input).
+local function utf8_checked(next_raw, self)
+  local offset, carry = 0, "" -- bytes passed on so far; an unfinished character
+  local function note(at)
+    local n = self.bad_tail + 1
+    self.bad[n], self.bad_tail = at, n
   end
-  if bad < #s - 2 then
-    return false
+  return function()
+    local chunk = next_raw()
+    if not self.check_utf8 then
+      return chunk
+    end
+    if chunk == nil then
+      if carry ~= "" then
+        note(offset - #carry)
+        carry = ""
+      end
+      return nil
+    end
+    if carry == "" and utf8.len(chunk) then -- the common case, counted in C
+      offset = offset + #chunk
+      return chunk
+    end
+    local data = carry .. chunk
+    local positions, pending = utf8_errors(data, false)
+    local base = offset - #carry - 1
+    for i = 1, #positions do
+      note(base + positions[i])
+    end
+    carry = pending > 0 and sub(data, -pending) or ""
+    offset = offset + #chunk
+    return chunk
   end
-  local lead = byte(s, bad)
-  local need = (lead >= 0xF0 and lead <= 0xF4 and 4) or (lead >= 0xE0 and lead <= 0xEF and 3)
-    or (lead >= 0xC2 and lead <= 0xDF and 2)
-  if not need or #s - bad + 1 >= need then
-    return false
-  end
-  return not find(s, "[^\128-\191]", bad + 1)
 end
 
 local function load_iconv()
@@ -153,16 +183,18 @@ local function gb18030_source(next_raw)
   end
 end
 
--- Decides between UTF-8 and GB18030 on the first window of DETECT_BYTES
--- holding a non-ASCII byte; pure ASCII passes through undecided.
-local function auto_source(next_raw, on_decide)
+-- Decides between UTF-8 and GB18030 on the first window of STREAM_WINDOW
+-- bytes holding a non-ASCII byte (qxt.input's rule, on what is buffered);
+-- pure ASCII passes through undecided. on_decide(encoding, note) hears the
+-- decision, on_fail(message) that there is none (and raises).
+local function auto_source(next_raw, on_decide, on_fail, name)
   local decided
   return function()
     if decided then
       return decided()
     end
     local parts, n = {}, 0
-    while n < DETECT_BYTES do
+    while n < input.STREAM_WINDOW do
       local raw = next_raw()
       if not raw then
         break
@@ -179,9 +211,18 @@ local function auto_source(next_raw, on_decide)
     if utf8.len(window) == #window then
       return window
     end
-    if sub(window, 1, 3) == BOM or utf8_prefix(window) then
+    local encoding, note = "utf-8", nil
+    if sub(window, 1, 3) ~= BOM then
+      -- Whole lines only: the window may end inside a character.
+      local last = n >= input.STREAM_WINDOW and match(window, ".*()\n") or #window
+      encoding, note = input.encoding(input.scan_string(sub(window, 1, last)), name)
+      if not encoding then
+        on_fail(note)
+      end
+    end
+    on_decide(encoding, note)
+    if encoding == "utf-8" then
       decided = next_raw
-      on_decide("utf-8")
       return window
     end
     local first = window
@@ -193,7 +234,6 @@ local function auto_source(next_raw, on_decide)
       end
       return next_raw()
     end)
-    on_decide("gb18030")
     return decided()
   end
 end
@@ -247,37 +287,75 @@ local function column_names(fields)
   return names
 end
 
--- The first of `candidates` (in their order) among `names`, compared
--- trimmed and case-insensitive.
-local function find_column(names, candidates)
-  local by_key = {}
-  for _, name in ipairs(names) do
-    local key = lower(trim(name))
-    if by_key[key] == nil then
-      by_key[key] = name
-    end
-  end
+-- The columns among `names` that match one of `candidates`, compared
+-- trimmed and case-insensitive on `raw` (the header cells as written, when
+-- `names` made repeated ones unique), as a list of indexes.
+local function matching_columns(names, raw, candidates)
+  local wanted, found = {}, {}
   for _, candidate in ipairs(candidates) do
-    local name = by_key[lower(trim(candidate))]
-    if name then
-      return name
+    wanted[lower(trim(candidate))] = true
+  end
+  for i, name in ipairs(names) do
+    if wanted[lower(trim(raw[i] or name))] then
+      found[#found + 1] = i
     end
   end
-  return nil
+  return found
 end
 
---- csv.map_columns(names, columns) -> { mobile = name, name = name } | nil, err
+local OPTION = { mobile = "--mobile-column", name = "--name-column" }
+
+-- Why the columns `found` cannot all be the `field` column, and how to
+-- say which one is: by a name that picks it alone.
+local function ambiguous(field, names, raw, found)
+  local list, picks = {}, {}
+  for k, i in ipairs(found) do
+    list[k] = format("'%s' (column %d)", names[i], i)
+    if #matching_columns(names, raw, { names[i] }) <= 1 then
+      picks[#picks + 1] = OPTION[field] .. " " .. names[i]
+    end
+  end
+  local way = "rename them in the file"
+  if #picks > 0 then
+    way = "say which with " .. concat(picks, " or ")
+      .. (#picks < #found and ", or rename the others in the file" or "")
+  end
+  return format("the header is ambiguous: %s and %s %s look like the %s column; %s "
+    .. "(in a flow: columns = { %s = ... })", concat(list, ", ", 1, #list - 1), list[#list],
+    #list == 2 and "both" or "all", field, way, field)
+end
+
+--- csv.map_columns(names, columns [, raw]) -> { mobile = name, name = name } | nil, err
 -- Finds the mobile and name columns among `names` (a header, or the keys of
 -- a JSON object); `columns` is the explicit mapping of opts.columns (either
--- field may be absent). Shared with the other sources.
-function _M.map_columns(names, columns)
+-- field may be absent); `raw` the header cells as written, when `names`
+-- renamed repeated ones ("mobile" twice: "mobile", "mobile_2"). Shared with
+-- the other sources.
+--
+-- Never a guess: two columns that both match (手机号 and mobile, name and
+-- 姓名, or the same name twice) are an error naming both, with the way out:
+-- say which with columns = { mobile = ... } (--mobile-column), where the
+-- unique name of a repeated one ("mobile_2") picks it.
+function _M.map_columns(names, columns, raw)
   columns = columns or {}
+  raw = raw or names
   local map, missing = {}, {}
   for _, field in ipairs({ "mobile", "name" }) do
     local wanted = columns[field]
     local candidates = wanted and { wanted }
       or (field == "mobile" and _M.MOBILE_COLUMNS or _M.NAME_COLUMNS)
-    map[field] = find_column(names, candidates)
+    local found = matching_columns(names, raw, candidates)
+    if #found == 0 and wanted then
+      for i, name in ipairs(names) do
+        if name == wanted then
+          found[1] = i -- the unique name of a repeated column
+        end
+      end
+    end
+    if #found > 1 then
+      return nil, ambiguous(field, names, raw, found)
+    end
+    map[field] = found[1] and names[found[1]]
     if not map[field] then
       missing[#missing + 1] = format("no %s column (looked for %s)", field, concat(candidates, ", "))
     end
@@ -425,6 +503,7 @@ end
 -- record.
 function Reader:_skip_long_line()
   local line = self.line + 1
+  self.base = self.base + #self.buf
   self.buf, self.pos = "", 1
   while self:_more() do
     local nl = find(self.buf, "\n", 1, true)
@@ -432,6 +511,7 @@ function Reader:_skip_long_line()
       self.pos = nl + 1
       break
     end
+    self.base = self.base + #self.buf
     self.buf = ""
   end
   self.line = line
@@ -513,11 +593,59 @@ function Reader:_next_record()
       return self:_skip_long_line()
     else
       if pos > 1 then
+        self.base = self.base + pos - 1
         self.buf, self.pos = sub(buf, pos), 1
       end
       self:_more()
     end
   end
+end
+
+-- Which field of the record that starts at buf[from] holds buf[at].
+local function field_at(buf, from, at)
+  local field, quoted, i = 1, false, from
+  while true do
+    local j = find(buf, '[",\n]', i)
+    if not j or j >= at then
+      return field
+    end
+    local c = byte(buf, j)
+    if c == 34 then
+      quoted = not quoted
+    elseif not quoted then
+      field = c == 44 and field + 1 or 1 -- a line end: blank lines before the record
+    end
+    i = j + 1
+  end
+end
+
+-- For the record just read, from offset `start` to the current position:
+-- the reason it is rejected when it holds a byte that is not UTF-8 (the
+-- first one's column and offset), else nil; nil too for a malformed
+-- record, rejected anyway. Offsets before it (the header, a line too long
+-- to keep) are dropped.
+function Reader:_not_utf8(start, malformed)
+  local bad, head = self.bad, self.bad_head
+  local stop = self.base + self.pos - 1
+  while bad[head] and bad[head] < start do
+    bad[head], head = nil, head + 1
+  end
+  local first = bad[head]
+  if not first or first >= stop then
+    self.bad_head = head
+    return nil
+  end
+  while bad[head] and bad[head] < stop do
+    bad[head], head = nil, head + 1
+  end
+  self.bad_head = head
+  if malformed then
+    return nil -- rejected already, and maybe no longer in the buffer
+  end
+  local at = first - self.base + 1
+  local field = field_at(self.buf, math.max(1, start - self.base + 1), at)
+  return format("has a byte that is not UTF-8 in column '%s' (0x%02X at byte offset %d of the file)",
+    self.names[field] or ("column_" .. field), byte(self.buf, at), first)
 end
 
 --- reader:header() -> array of column names (trimmed, made unique)
@@ -537,6 +665,12 @@ function Reader:encoding()
   return self.detected
 end
 
+--- reader:encoding_note() -> nil | text for the operator: "auto" found a
+-- UTF-8 input with lines that are not UTF-8 (their rows will be rejected).
+function Reader:encoding_note()
+  return self.note
+end
+
 --- reader:rows() -> iterator of row, line, row_number, err
 function Reader:rows()
   local names, ncols = self.names, #self.names
@@ -544,6 +678,7 @@ function Reader:rows()
     -- The common case, a plain line already in the buffer, is split in C
     -- (qxt.csv.core, as the loop below would); the rest (quotes, more data
     -- to read, the end) is _next_record's.
+    local start = self.base + self.pos - 1
     local pos, lines, row, n = next_row(self.buf, self.pos, self.eof, names)
     self.pos, self.line = pos, self.line + lines
     local line, err
@@ -585,6 +720,12 @@ function Reader:rows()
       err = format("row %d (line %d) has %d field%s, header has %d", rowno, line, n,
         n == 1 and "" or "s", ncols)
     end
+    if self.bad[self.bad_head] then -- rare: only after a byte that is not UTF-8
+      local why = self:_not_utf8(start, err)
+      if why then
+        err = format("row %d (line %d) %s", rowno, line, why)
+      end
+    end
     return row, line, rowno, err
   end
 end
@@ -625,25 +766,45 @@ function _M.reader(read, opts, file)
   if opts.columns ~= nil and opts.columns ~= false and type(opts.columns) ~= "table" then
     error("csv.reader: columns must be a table { mobile = ..., name = ... } or false", 2)
   end
+  -- base: the input's offset of buf[1] (UTF-8 only: GB18030 is converted);
+  -- bad: offsets of bytes that are not UTF-8, from bad_head to bad_tail.
   local self = setmetatable({
-    buf = "", pos = 1, eof = false, line = 0, rowno = 0, file = file,
+    buf = "", pos = 1, base = 0, eof = false, line = 0, rowno = 0, file = file,
     max_record = opts.max_record_bytes or _M.MAX_RECORD_BYTES,
+    bad = {}, bad_head = 1, bad_tail = 0, check_utf8 = encoding ~= "gb18030", note = opts.encoding_note,
   }, Reader)
   local next_raw = raw_source(read, chunk_size)
   if encoding == "utf-8" then
-    self._next, self.detected = next_raw, "utf-8"
+    self._next, self.detected = utf8_checked(next_raw, self), "utf-8"
   elseif encoding == "gb18030" then
     self._next, self.detected = gb18030_source(next_raw), "gb18030"
   else
-    self._next = auto_source(next_raw, function(e) self.detected = e end)
+    self._next = auto_source(utf8_checked(next_raw, self), function(e, note)
+      self.detected, self.note = e, note
+      if e == "gb18030" then
+        self.check_utf8, self.bad, self.bad_head, self.bad_tail = false, {}, 1, 0
+      end
+    end, function(why)
+      -- Before the header is read, csv.reader returns it; later, it stops reading.
+      error(self.names and why or { encoding = why }, 0)
+    end, opts.name or "the input")
   end
   self._next = cr_source(self._next)
 
-  while #self.buf < 3 and self:_more() do end
-  if sub(self.buf, 1, 3) == BOM then
-    self.pos = 4
+  local ok, text, fields, line, err = pcall(function()
+    while #self.buf < 3 and self:_more() do end
+    if sub(self.buf, 1, 3) == BOM then
+      self.pos = 4
+    end
+    return self:_next_record()
+  end)
+  if not ok then
+    if type(text) == "table" and text.encoding then
+      self:close()
+      return nil, text.encoding
+    end
+    error(text, 0)
   end
-  local text, fields, line, err = self:_next_record()
   if not (text or fields) then
     self:close()
     return nil, "no header row (the input is empty)"
@@ -652,9 +813,10 @@ function _M.reader(read, opts, file)
     self:close()
     return nil, format("the header (line %d) %s", line, err)
   end
-  self.names = column_names(fields or split_line(text))
+  fields = fields or split_line(text)
+  self.names = column_names(fields)
   if opts.columns ~= false then
-    local map, why = _M.map_columns(self.names, opts.columns)
+    local map, why = _M.map_columns(self.names, opts.columns, fields)
     if not map then
       self:close()
       return nil, why
@@ -665,10 +827,13 @@ function _M.reader(read, opts, file)
 end
 
 --- csv.open(path, opts) -> reader | nil, err
+-- A regular file is watched while it is read (qxt.input), and with
+-- encoding "auto" its encoding is decided from all of its bytes first.
 function _M.open(path, opts)
   if type(path) ~= "string" then
     error("csv.open: expected a path, got " .. type(path), 2)
   end
+  opts = opts or {}
   local f, err = io.open(path, "rb")
   if not f then
     return nil, err
@@ -680,7 +845,25 @@ function _M.open(path, opts)
     f:close()
     return nil, path .. ": " .. perr
   end
-  local reader, why = _M.reader(function(n) return f:read(n) end, opts, f)
+  local read = function(n) return f:read(n) end
+  local watch = input.watch(path, f)
+  if watch then
+    read = watch:reader(read)
+    if ENCODINGS[lower(opts.encoding or "auto")] == "auto" then
+      local counts, serr = input.scan(f, watch.size)
+      local encoding, note = nil, serr and (path .. ": " .. serr)
+      if counts then
+        encoding, note = input.encoding(counts, path)
+      end
+      if not encoding then
+        f:close()
+        return nil, note
+      end
+      local decided = { encoding = encoding, encoding_note = note }
+      opts = setmetatable(decided, { __index = opts })
+    end
+  end
+  local reader, why = _M.reader(read, opts, f)
   if not reader then
     if io.type(f) == "file" then
       f:close()

@@ -46,6 +46,7 @@ local _M = {}
 _M.EXIT_HALTED = 3      -- a fatal account code stopped the run
 _M.EXIT_BUDGET = 4      -- the query budget ran out before every record was sent
 _M.EXIT_INTERRUPTED = 5 -- SIGINT/SIGTERM stopped a journaled run (resumable)
+_M.EXIT_INPUT = 6       -- the input failed or changed while it was read (what was read is done)
 
 local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, budget = true,
                   retry = true, route = true, sinks = true, clean = true, verify = true,
@@ -136,6 +137,7 @@ function _M.run(opts)
   local transport_halt = opts.transport_halt or math.max(100, 2 * concurrency)
   local jnl, journal, signal = opts.journal, nil, nil
   local resumed, reused, interrupted, late_error = 0, 0, nil, nil
+  local input_error                    -- why the source stopped before its end
   if jnl then
     journal, signal = require("qxt.journal"), require("qxt.signal")
     if type(jnl) == "string" then jnl = assert(journal.open(jnl)) end
@@ -299,8 +301,14 @@ function _M.run(opts)
   end
 
   local function worker()
-    while not broken and not (jnl and stopped()) do
-      local record = next_record()
+    while not broken and not input_error and not (jnl and stopped()) do
+      -- The source failing (a read error, a file changed under the run) stops
+      -- the reading, not the answers in flight: they are written as usual.
+      local got, record = pcall(next_record)
+      if not got then
+        input_error = input_error or tostring(record)
+        return
+      end
       if record == nil then return end
       seq = seq + 1
       record.seq = record.seq or seq
@@ -326,13 +334,22 @@ function _M.run(opts)
   end
   show:finish()
   answers:close()
+  -- Every sink is closed, even after one fails: a failed close (a full disk
+  -- when the last rows are flushed) is a failed run, said with the file.
+  local sink_errors = {}
   for name, sink in pairs(sinks) do
     if sink.close then
-      local ok, err = sink:close()
-      if ok == nil and err then error(("qxt.flow: sink '%s': %s"):format(name, err), 0) end
+      local closed, ok, err = pcall(sink.close, sink)
+      if not closed then ok, err = nil, ok end
+      if ok == nil and err then sink_errors[#sink_errors + 1] = ("sink '%s': %s"):format(name, tostring(err)) end
     end
   end
+  table.sort(sink_errors)
   local failed = 0
+  for _, err in ipairs(sink_errors) do
+    log(err)
+    failed = failed + 1
+  end
   for i = 1, concurrency do if done[i] == nil and workers[i]:status() == "failed" then failed = failed + 1 end end
   if late_error then
     log(late_error)
@@ -355,9 +372,12 @@ function _M.run(opts)
          .. "counted as possibly charged, never asked again; those rows are in 'unverified'."):format(
          stats.codes.mismatch or 0, first_mismatch))
   end
-  local extra = { halted = halted, budget_exhausted = budget_hit or nil }
+  if input_error then
+    log(input_error)
+  end
+  local extra = { halted = halted, budget_exhausted = budget_hit or nil, input_error = input_error }
   if failed > 0 then
-    extra.failed = ("%d worker(s) stopped on an error (see above)"):format(failed)
+    extra.failed = ("%d worker(s) or output(s) stopped on an error (see above)"):format(failed)
   end
   local more = ""
   if jnl then
@@ -376,7 +396,8 @@ function _M.run(opts)
   result.text = function() return stats:to_text(extra) .. more end
   result.json = function() return stats:to_json(extra) end
   local status = 0
-  if failed > 0 then status = 1 elseif halted then status = _M.EXIT_HALTED
+  if failed > 0 then status = 1 elseif input_error then status = _M.EXIT_INPUT
+  elseif halted then status = _M.EXIT_HALTED
   elseif interrupted then status = _M.EXIT_INTERRUPTED
   elseif budget_hit then status = _M.EXIT_BUDGET end
   result.exit_status = status

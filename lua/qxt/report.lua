@@ -180,12 +180,15 @@ function _M.html(s)
   }, "\n")
 end
 
---- Writes the page for summary s to path; returns true or nil, err.
+--- Writes the page for summary s to path; returns true or nil, err (a
+-- write or the close failing, as on a full disk, names the file).
 function _M.write(s, path)
   local f, err = io.open(path, "w")
   if not f then return nil, err end
-  f:write(_M.html(s))
-  return f:close()
+  local wrote, werr = f:write(_M.html(s))
+  local closed, cerr = f:close()
+  if not (wrote and closed) then return nil, ("%s: %s"):format(path, tostring(werr or cerr)) end
+  return true
 end
 
 return _M

@@ -197,6 +197,7 @@ function Summary:to_text(extra)
   if #provinces > 0 then add("provinces  %s", table.concat(provinces, ", ")) end
   if t.halted then add("HALTED     %s", t.halted) end
   if t.budget_exhausted then add("BUDGET     used up after %d queries", t.queries_sent) end
+  if t.input_error then add("INPUT      stopped early (see the message above); the rows after were not read") end
   return table.concat(lines, "\n")
 end
 

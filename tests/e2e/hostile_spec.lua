@@ -96,13 +96,16 @@ end
 local CASES = {
   { "wrong_columns.csv", { "consistent", "invalid", "invalid", "invalid", "invalid" },
     { [2] = "has 2 fields, header has 4", [3] = "has 6 fields", [4] = "has 1 field,", [5] = "mobile is empty" } },
-  { "duplicate_header.csv", { "consistent", "consistent" } },
+  { "duplicate_header.csv", { "consistent", "consistent" }, {}, "--mobile-column mobile_2 --name-column name_2" },
   { "nul_bytes.csv", { "invalid", "invalid", "consistent", "invalid" },
     { [1] = "unexpected character '\\x00'", [2] = "control character %(U%+0000%)", [4] = "has 1 field" } },
-  { "invalid_encoding.csv", { "invalid", "invalid", "inconsistent" },
-    { [1] = "U%+FFFD", [2] = "U%+FFFD" } },
   { "invalid_encoding.csv", { "invalid", "invalid", "consistent" },
-    { [1] = "not valid UTF%-8", [2] = "not valid UTF%-8" }, "--encoding utf-8" },
+    { [1] = "row 1 %(line 2%) has a byte that is not UTF%-8 in column 'name' %(0xFF at byte offset 30 ",
+      [2] = "row 2 %(line 3%) has a byte that is not UTF%-8 in column 'name' %(0xC0 at byte offset 49 " },
+    "--encoding utf-8" },
+  -- Said explicitly, GB18030 it is: the UTF-8 name of row 3 reads as other characters.
+  { "invalid_encoding.csv", { "invalid", "invalid", "inconsistent" },
+    { [1] = "U%+FFFD", [2] = "U%+FFFD" }, "--encoding gb18030" },
   { "unterminated_quote.csv", { "invalid", "consistent", "consistent" }, { [1] = "unterminated quote" } },
   { "unterminated_at_end.csv", { "consistent", "invalid" }, { [2] = "unterminated quote" } },
   { "quotes_everywhere.csv", { "inconsistent", "invalid", "invalid", "invalid" },
@@ -188,6 +191,10 @@ describe("hostile input files through verify_csv", function()
     { "no_header.csv", "no mobile column %(looked for mobile, phone, 手机号, 手机号码, 手机%); no name column" },
     { "no_such_file.csv", "No such file or directory" },
     { "", "Is a directory" },                            -- the directory itself
+    { "duplicate_header.csv", "the header is ambiguous: 'mobile' %(column 2%) and 'mobile_2' %(column 4%) "
+      .. "both look like the mobile column; say which with %-%-mobile%-column mobile_2" },
+    { "invalid_encoding.csv", "is neither UTF%-8 nor GB18030: line 2 %(byte offset 30%) is not UTF%-8.*"
+      .. "Fix the file.*%-%-encoding utf%-8.*%-%-encoding gb18030" },
   } do
     it((case[1] ~= "" and case[1] or "a directory") .. ": a file-level message, exit 2, nothing sent", function()
       local r = run_flow(s, DIR .. case[1])

@@ -21,6 +21,7 @@
 int luaopen_qxt_iconv(lua_State *L);
 int luaopen_qxt_csv_core(lua_State *L);
 int luaopen_qxt_csv_writer_core(lua_State *L);
+int luaopen_qxt_input_core(lua_State *L);
 
 #define FUZZ_LUA_EDGES (1u << 16)
 
@@ -42,11 +43,11 @@ static void fuzz_lua_on_line(lua_State *L, lua_Debug *ar)
     fuzz_lua_prev = here >> 1;
 }
 
-/* A Lua state with the standard libraries, qxt.iconv, qxt.csv.core and
- * qxt.csv_writer.core preloaded, the project's lua/ first on package.path,
- * and the function returned by the driver file in the registry (returned
- * as a reference). Exits on any failure: a harness that cannot start must
- * not look like a clean run. */
+/* A Lua state with the standard libraries, qxt.iconv, qxt.csv.core,
+ * qxt.csv_writer.core and qxt.input.core preloaded, the project's lua/
+ * first on package.path, and the function returned by the driver file in
+ * the registry (returned as a reference). Exits on any failure: a harness
+ * that cannot start must not look like a clean run. */
 static lua_State *fuzz_lua_open(const char *driver, int *ref)
 {
     lua_State *L = luaL_newstate();
@@ -62,6 +63,8 @@ static lua_State *fuzz_lua_open(const char *driver, int *ref)
     lua_setfield(L, -2, "qxt.csv.core");
     lua_pushcfunction(L, luaopen_qxt_csv_writer_core);
     lua_setfield(L, -2, "qxt.csv_writer.core");
+    lua_pushcfunction(L, luaopen_qxt_input_core);
+    lua_setfield(L, -2, "qxt.input.core");
     lua_pop(L, 1);
     lua_getglobal(L, "package");
     lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua", QXTV_SOURCE_LUA_DIR,

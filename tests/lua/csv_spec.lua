@@ -148,9 +148,42 @@ describe("csv reader", function()
     assert.are.equal("13972565392", rows[2].row["手机号码"])
   end)
 
-  it("maps header names case-insensitively and prefers the first known name", function()
-    local reader = assert(csv.reader(string_reader("Phone,MOBILE,Name\n1,2,3\n")))
+  it("maps header names case-insensitively", function()
+    local reader = assert(csv.reader(string_reader("id,MOBILE,Name\n1,2,3\n")))
     assert.are.same({ mobile = "MOBILE", name = "Name" }, reader:mapping())
+  end)
+
+  -- Never a guess: which of two mobile columns is asked decides who is paid for.
+  it("refuses a header with two mobile or two name columns, naming both and the way out", function()
+    for _, case in ipairs{
+      { "手机号,mobile,姓名\n", "'手机号' %(column 1%) and 'mobile' %(column 2%) both look like the mobile column",
+        "%-%-mobile%-column 手机号 or %-%-mobile%-column mobile" },
+      { "Phone,MOBILE,Name\n", "'Phone' %(column 1%) and 'MOBILE' %(column 2%) both", "%-%-mobile%-column Phone" },
+      { "mobile,name,姓名\n", "'name' %(column 2%) and '姓名' %(column 3%) both look like the name column",
+        "%-%-name%-column name or %-%-name%-column 姓名" },
+      { "mobile,name, Mobile \n", "'mobile' %(column 1%) and 'Mobile' %(column 3%)", "rename them in the file" },
+      { "mobile,name,mobile\n", "'mobile' %(column 1%) and 'mobile_2' %(column 3%) both look like the mobile",
+        "say which with %-%-mobile%-column mobile_2, or rename the others" },
+    } do
+      local reader, err = csv.reader(string_reader(case[1] .. "1,2,3\n"))
+      assert.is_nil(reader, case[1])
+      assert.matches("the header is ambiguous: " .. case[2], err)
+      assert.matches(case[3], err)
+    end
+  end)
+
+  it("takes an explicit column among ambiguous ones, and the unique name of a repeated one", function()
+    local reader = assert(csv.reader(string_reader("手机号,mobile,姓名,备注,备注\n1,2,张三,a,b\n"),
+      { columns = { mobile = "mobile" } }))
+    assert.are.same({ mobile = "mobile", name = "姓名" }, reader:mapping())
+    assert.are.same({ "手机号", "mobile", "姓名", "备注", "备注_2" }, reader:header())
+    reader = assert(csv.reader(string_reader("id,mobile,name,mobile,name, name \n1,2,3,4,5,6\n"),
+      { columns = { mobile = "mobile_2", name = "name_3" } }))
+    assert.are.same({ mobile = "mobile_2", name = "name_3" }, reader:mapping())
+    assert.are.same({ "4", "6" }, (function(r) local row = r:rows()() return { row.mobile_2, row.name_3 } end)(reader))
+    local none, err = csv.reader(string_reader("id,mobile,name,mobile\n1,2,3,4\n"), { columns = { mobile = "mobile" } })
+    assert.is_nil(none)
+    assert.matches("'mobile' %(column 2%) and 'mobile_2' %(column 4%)", err)
   end)
 
   it("takes an explicit column mapping", function()

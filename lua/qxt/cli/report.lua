@@ -18,7 +18,7 @@ return function(input, output)
   output = output or (input:gsub("[^/]*$", "") .. "report.html")
   local wrote, werr = report.write(s, output)
   if not wrote then
-    io.stderr:write("qxtv report: cannot write ", output, ": ", tostring(werr), "\n")
+    io.stderr:write("qxtv report: cannot write ", tostring(werr), "\n")   -- werr names the file
     return 1
   end
   print(output)

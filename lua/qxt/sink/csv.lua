@@ -99,7 +99,17 @@ function Sink:write(record, result)
   -- An input column takes record.fields[col]; a result column takes
   -- result[col], else record[col], and `reason` falls back to record.error
   -- (in C: qxt.csv_writer.core).
-  return self.writer:_write_record(record, result)
+  return self:_checked(self.writer:_write_record(record, result))
+end
+
+-- A writer's failure (a full disk) with the file it is about.
+function Sink:_checked(ok, err)
+  if ok then
+    return ok
+  end
+  local what = type(self.path) == "string" and self.path
+    or (self.path == io.stdout and "standard output" or "the output file")
+  return nil, ("%s: %s"):format(what, tostring(err))
 end
 
 --- sink:flush() -> true | nil, err
@@ -107,7 +117,7 @@ function Sink:flush()
   if not self.writer then
     return true
   end
-  return self.writer:flush()
+  return self:_checked(self.writer:flush())
 end
 
 --- sink:close() -> true | nil, err: flushes and closes; a sink never
@@ -123,7 +133,7 @@ function Sink:close()
       return nil, err
     end
   end
-  return self.writer:close()
+  return self:_checked(self.writer:close())
 end
 
 --- csv_sink.open(path, opts) -> sink

@@ -31,7 +31,14 @@ function Sink:write(record, result)
     if v == nil and col == "reason" then v = record.error end
     obj[col] = v
   end
-  return self.file:write(cjson.encode(obj), "\n")
+  return self:_checked(self.file:write(cjson.encode(obj), "\n"))
+end
+
+-- A file's failure (a full disk) with the file it is about.
+function Sink:_checked(ok, err)
+  if ok then return true end
+  return nil, ("%s: %s"):format(self.path or (self.file == io.stdout and "standard output")
+                                or "the output file", tostring(err))
 end
 
 --- sink:close() -> true | nil, err (a stream it was given stays open;
@@ -41,8 +48,8 @@ function Sink:close()
   self.closed = true
   local ok, err = self:_open()
   if not ok then return nil, err end
-  if self.owned then return self.file:close() end
-  return self.file:flush()
+  if self.owned then return self:_checked(self.file:close()) end
+  return self:_checked(self.file:flush())
 end
 
 --- open(path | file) -> sink

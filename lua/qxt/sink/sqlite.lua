@@ -37,7 +37,7 @@ function _M.open(path, table_name, opts)
     error("qxt.sink.sqlite: mode must be \"replace\" or \"append\"", 2)
   end
   local self = setmetatable({ env = env, conn = conn, table = table_name, batch = opts.batch or 500,
-                              pending = 0, input_columns = opts.columns, mode = mode }, Sink)
+                              pending = 0, input_columns = opts.columns, mode = mode, path = path }, Sink)
   return self
 end
 
@@ -58,11 +58,11 @@ function Sink:_create(record)
   self.conn:setautocommit(false)
   if self.mode == "replace" then
     local ok, err = self.conn:execute("DROP TABLE IF EXISTS " .. ident(self.table))
-    if not ok then error(("qxt.sink.sqlite: %s"):format(tostring(err)), 0) end
+    if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(err)), 0) end
   end
   local ok, err = self.conn:execute(("CREATE TABLE IF NOT EXISTS %s (%s)"):format(ident(self.table),
     table.concat(defs, ", ")))
-  if not ok then error(("qxt.sink.sqlite: %s"):format(tostring(err)), 0) end
+  if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(err)), 0) end
   self.columns = cols
   local names = {}
   for i, c in ipairs(cols) do names[i] = ident(c.name) end
@@ -82,23 +82,30 @@ function Sink:write(record, result)
     values[i] = v == nil and "NULL" or ("'" .. self.conn:escape(tostring(v)) .. "'")
   end
   local ok, err = self.conn:execute(self.insert .. table.concat(values, ", ") .. ")")
-  if not ok then error(("qxt.sink.sqlite: %s"):format(tostring(err)), 0) end
+  if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(err)), 0) end
   self.pending = self.pending + 1
   if self.pending >= self.batch then
-    assert(self.conn:commit())
+    ok, err = self.conn:commit()
+    if not ok then error(("qxt.sink.sqlite: %s: commit failed: %s"):format(self.path, tostring(err)), 0) end
     self.pending = 0
   end
+  return true
 end
 
+--- sink:close() -> true | nil, err: commits the rows not committed yet;
+-- a commit or close that fails (a full disk) names the database file.
 function Sink:close()
   if not self.conn then return true end
+  local ok, err = true, nil
   if self.columns then
-    local ok, err = self.conn:commit()
-    if not ok then return nil, err end
+    ok, err = self.conn:commit()
+    if not ok then err = ("%s: commit failed: %s"):format(self.path, tostring(err)) end
   end
-  self.conn:close()
+  local closed = self.conn:close()
   self.env:close()
   self.conn = nil
+  if ok and not closed then ok, err = nil, ("%s: the database did not close cleanly"):format(self.path) end
+  if not ok then return nil, err end
   return true
 end
 

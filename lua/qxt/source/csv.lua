@@ -81,6 +81,12 @@ function Source:encoding()
   return self.reader:encoding()
 end
 
+--- source:encoding_note() -> nil | text: "auto" read the input as UTF-8
+-- although some of its lines are not (their rows are rejected; see qxt.csv).
+function Source:encoding_note()
+  return self.reader:encoding_note()
+end
+
 --- source:close(): stops reading and closes the file.
 function Source:close()
   self.reader:close()

@@ -10,10 +10,12 @@
 -- object becomes a record with `error` ("line 7: invalid JSON: ..."), so it
 -- reaches the invalid output instead of vanishing. In `fields`, JSON null
 -- becomes nil and nested arrays and objects their JSON text, so every field
--- fits a CSV cell. Blank lines are skipped.
+-- fits a CSV cell. Blank lines are skipped. A file opened by path is
+-- watched: changed while it is read, it stops the reading (qxt.input).
 
 local cjson = require("cjson")
 local csv = require("qxt.csv")
+local input_watch = require("qxt.input").watch
 
 local _M = {}
 
@@ -220,6 +222,9 @@ function _M.open(input, opts)
       return nil, err
     end
     read = function(n) return file:read(n) end
+    -- A file changing under the run stops it (qxt.input), as for a CSV.
+    local watch = input_watch(input, file)
+    if watch then read = watch:reader(read) end
   elseif io.type(input) == "file" then
     read = function(n) return input:read(n) end
   elseif type(input) == "function" then

@@ -63,6 +63,9 @@ function _M.open(opts)
     return file:read(n)
   end
   local src, err
+  if opts.name == nil then
+    opts = setmetatable({ name = "stdin" }, { __index = opts }) -- for the encoding's messages
+  end
   if format == "jsonl" then
     src, err = jsonl_source.open(read, opts)
   else
