@@ -82,7 +82,7 @@ function _M.new(opts)
     real_of[proxy] = obj
     return proxy
   end
-  local SOURCE = { "records", "columns", "mapping", "total", "encoding", "close" }
+  local SOURCE = { "records", "columns", "mapping", "total", "encoding", "encoding_note", "close" }
   local SINK = { "write", "flush", "close" }
 
   -- A source or sink opened by path: the path is checked first.
@@ -180,10 +180,12 @@ function _M.new(opts)
 
   local q = lazy_namespace("qxt", {
     flow = function()
-      return namespace("qxt.flow", { run = flow, EXIT_HALTED = real.flow.EXIT_HALTED,
-                                     EXIT_BUDGET = real.flow.EXIT_BUDGET,
-                                     EXIT_INTERRUPTED = real.flow.EXIT_INTERRUPTED },
-                       function(_, fopts) return flow(fopts) end)
+      -- the exit codes (integers, nothing to reach through) and run
+      local members = { run = flow }
+      for k, v in pairs(real.flow) do
+        if type(k) == "string" and k:match("^EXIT_") and math.type(v) == "integer" then members[k] = v end
+      end
+      return namespace("qxt.flow", members, function(_, fopts) return flow(fopts) end)
     end,
     retry = function() return copy(real.retry) end,
     clean = clean,
