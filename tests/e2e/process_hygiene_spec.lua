@@ -5,9 +5,9 @@
 --    /proc/<pid>/environ.
 --  * No core dumps by default: the soft core limit is 0 and the process is
 --    not dumpable. Not dumpable shows in /proc: the kernel makes a
---    non-dumpable process's /proc/<pid> files root's, so qxtv is run as
+--    non-dumpable process's /proc/<pid>/* files root's, so qxtv is run as
 --    another user (nobody, when the tests run as root) and the owner of
---    /proc/<pid> tells. --allow-core-dump gives the opposite.
+--    /proc/<pid>/status tells. --allow-core-dump gives the opposite.
 --  * A real core: SIGABRT while a query is in flight to a slow simulator.
 --    Without --allow-core-dump no core file appears; with it one does, and
 --    it holds the key (which is why the default is off). Seen only where
@@ -52,14 +52,14 @@ local AS_ROOT = sh("id -u"):match("%d+") == "0"
 local RUN_AS = AS_ROOT and "setpriv --reuid=65534 --regid=65534 --clear-groups " or ""
 local RUN_UID = AS_ROOT and "65534" or sh("id -u"):match("%d+")
 
--- Starts `qxtv OPTS -e CODE` in dir with the key in its environment, as
+-- Starts `qxtv -e OPTS CODE` in dir with the key in its environment, as
 -- RUN_AS; returns its pid once the simulator s has its query.
 local function start_querying(dir, s, opts)
   local code = 'verify("13972565391", "张三")'
   s:reset()
   -- The launching shell allows cores, as an operator's might: the limit
   -- qxtv shows is its own doing.
-  assert(os.execute(("cd %s && { ulimit -c $(ulimit -Hc); QXT_APIKEY=%s QXT_ENDPOINT=%s %s%s %s -e %s "
+  assert(os.execute(("cd %s && { ulimit -c $(ulimit -Hc); QXT_APIKEY=%s QXT_ENDPOINT=%s %s%s -e %s %s "
     .. ">out 2>err & echo $! >pid; }")
     :format(dir, KEY, s.endpoint, RUN_AS, QXTV, opts, sim.quote(code))))
   local pid = sim.read_file(dir .. "/pid"):match("%d+")
@@ -74,7 +74,7 @@ local function core_limit(pid)
 end
 
 local function proc_owner(pid)
-  return sh("stat -c %u /proc/" .. pid):match("%d+")
+  return sh("stat -c %u /proc/" .. pid .. "/status"):match("%d+")
 end
 
 describe("process hygiene", function()
@@ -99,7 +99,7 @@ describe("process hygiene", function()
     os.execute("chmod 600 " .. keyfile)
     -- The key from the environment, and from a file with the variable set too.
     for _, how in ipairs{ "", "--apikey-file " .. keyfile } do
-      local out, err, status = sim.run(("%s %s -e %s"):format(QXTV, how, sim.quote(code)), { QXT_APIKEY = KEY })
+      local out, err, status = sim.run(("%s -e %s %s"):format(QXTV, how, sim.quote(code)), { QXT_APIKEY = KEY })
       assert.are.equal(0, status, err)
       assert.matches("PATH=", out)                              -- env did run, twice
       assert.matches("getenv:nil", out, 1, true)
@@ -142,7 +142,7 @@ describe("process hygiene", function()
       local dir = tmpdir()
       -- Run as ourselves: the core is written into dir with our rights.
       s:reset()
-      assert(os.execute(("cd %s && { ulimit -c $(ulimit -Hc); QXT_APIKEY=%s QXT_ENDPOINT=%s %s %s -e %s "
+      assert(os.execute(("cd %s && { ulimit -c $(ulimit -Hc); QXT_APIKEY=%s QXT_ENDPOINT=%s %s -e %s %s "
         .. ">out 2>err & echo $! >pid; }"):format(dir, KEY, s.endpoint, QXTV, opts,
         sim.quote('verify("13972565391", "张三")'))))
       local pid = sim.read_file(dir .. "/pid"):match("%d+")
