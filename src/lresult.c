@@ -52,30 +52,53 @@ static void push_redacted_string(lua_State *L, int idx, const char *apikey)
     luaL_pushresultsize(&b, len);
 }
 
-/* Pushes a copy of the decoded value at idx in which every string, table
- * keys included, has apikey masked in every spelling (qxt_redact). Depth
- * is bounded by the decoder's (32). */
-static void push_redacted(lua_State *L, int idx, const char *apikey)
+static int needs_redaction(lua_State *L, int idx, const char *apikey)
 {
+    return apikey && *apikey && lua_type(L, idx) == LUA_TSTRING && lua_rawlen(L, idx) >= strlen(apikey);
+}
+
+/* Masks apikey in every spelling (qxt_redact) in every string of the
+ * decoded value at idx, table keys included, in place. Values are replaced
+ * while the table is traversed (allowed for existing keys); keys that
+ * change are moved afterwards. Depth is bounded by the decoder's (32). */
+static void redact_decoded(lua_State *L, int idx, const char *apikey)
+{
+    int moves = 0;
+
     idx = lua_absindex(L, idx);
     luaL_checkstack(L, 8, "decoded answer too deep");
-    switch (lua_type(L, idx)) {
-    case LUA_TSTRING:
-        push_redacted_string(L, idx, apikey);
-        break;
-    case LUA_TTABLE:
-        lua_newtable(L);                             /* copy */
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {                   /* copy, k, v */
-            push_redacted(L, -2, apikey);            /* copy, k, v, k' */
-            push_redacted(L, -2, apikey);            /* copy, k, v, k', v' */
-            lua_rawset(L, -5);                       /* copy, k, v */
-            lua_pop(L, 1);                           /* copy, k */
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {                       /* k, v */
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            redact_decoded(L, -1, apikey);
+        } else if (needs_redaction(L, -1, apikey)) {
+            lua_pushvalue(L, -2);
+            push_redacted_string(L, -2, apikey);     /* k, v, k, v' */
+            lua_rawset(L, idx);
         }
-        break;
-    default:
-        lua_pushvalue(L, idx);
+        lua_pop(L, 1);                               /* k */
+        if (needs_redaction(L, -1, apikey)) {
+            if (moves++ == 0) {
+                lua_newtable(L);                     /* k, moves */
+                lua_insert(L, -2);                   /* moves, k */
+            }
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, -3, moves);               /* moves, k */
+        }
     }
+    for (int i = 1; i <= moves; i++) {               /* moves */
+        lua_rawgeti(L, -1, i);                       /* moves, k */
+        push_redacted_string(L, -1, apikey);         /* moves, k, k' */
+        lua_pushvalue(L, -2);
+        lua_rawget(L, idx);                          /* moves, k, k', v */
+        lua_pushvalue(L, -3);
+        lua_pushnil(L);
+        lua_rawset(L, idx);                          /* t[k] = nil */
+        lua_rawset(L, idx);                          /* t[k'] = v; moves, k */
+        lua_pop(L, 1);
+    }
+    if (moves)
+        lua_pop(L, 1);
 }
 
 /* Pushes what the body decodes to, every string redacted; nil when it is
@@ -90,8 +113,12 @@ static void push_decoded(lua_State *L, const char *body, size_t len, const char 
         lua_pushnil(L);
         return;
     }
-    push_redacted(L, -1, apikey);
-    lua_remove(L, -2);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        redact_decoded(L, -1, apikey);
+    } else if (needs_redaction(L, -1, apikey)) {
+        push_redacted_string(L, -1, apikey);
+        lua_remove(L, -2);
+    }
 }
 
 /* result.raw, for audit: the decoded answer encoded again as JSON (key

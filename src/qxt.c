@@ -148,13 +148,19 @@ static size_t match(const struct layer *l, size_t i, const struct pattern *p)
     return i;
 }
 
-/* Masks in buf every match of the patterns in l. */
-static int search(char *buf, const struct layer *l, const struct pattern *pats, int npats)
+/* Masks in buf every match of the patterns in l. starts[c] has bit j set
+ * when pattern j may start with byte c: most bytes start none. */
+static int search(char *buf, const struct layer *l, const struct pattern *pats, int npats,
+                  const unsigned char *starts)
 {
     int count = 0;
 
     for (size_t i = 0; i < l->len; i++) {
+        if (!starts[l->s[i]])
+            continue;
         for (int j = 0; j < npats; j++) {
+            if (!(starts[l->s[i]] & (1u << j)))
+                continue;
             size_t from = i, to = match(l, i, &pats[j]);
             if (!to)
                 continue;
@@ -306,16 +312,15 @@ static size_t base64_core(const char *key, size_t klen, size_t align, char *out)
 {
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t first = (8 * align + 5) / 6, last = 8 * (align + klen) / 6;   /* chars [first, last) */
-    size_t n = 0;
+    size_t n = 0, j = 0;
+    unsigned long bits = 0;
+    int have = 0;
 
-    for (size_t j = first; j < last; j++) {
-        unsigned v = 0;
-        for (size_t b = 6 * j; b < 6 * j + 6; b++) {
-            size_t byte = b / 8;
-            unsigned bit = byte < align ? 0 : ((unsigned char)key[byte - align] >> (7 - b % 8)) & 1;
-            v = v << 1 | bit;
-        }
-        out[n++] = abc[v];
+    for (size_t i = 0; i < align + klen; i++) {
+        bits = (bits << 8 | (i < align ? 0 : (unsigned char)key[i - align])) & 0xffff;
+        for (have += 8; have >= 6; have -= 6, j++)
+            if (j >= first && j < last)
+                out[n++] = abc[(bits >> (have - 6)) & 63];
     }
     return n;
 }
@@ -326,6 +331,7 @@ int qxt_redact(char *buf, size_t len, const char *secret)
     char hex[2 * MAX_ENCODED_KEY], b64[3][MAX_ENCODED_KEY * 4 / 3 + 4];
     struct pattern pats[5];
     struct layer layers[MAX_LAYERS];
+    unsigned char starts[256] = { 0 };
     int npats = 0, count = 0, nlayers = 1;
 
     if (klen == 0 || len < klen)
@@ -341,6 +347,17 @@ int qxt_redact(char *buf, size_t len, const char *secret)
             pats[npats++] = (struct pattern){ b64[a], base64_core(secret, klen, a, b64[a]), BASE64 };
     }
 
+    for (int j = 0; j < npats; j++) {
+        unsigned char c = (unsigned char)pats[j].s[0], bit = (unsigned char)(1u << j);
+        starts[c] |= bit;
+        if (pats[j].kind == CASELESS) {
+            starts[lower(c)] |= bit;
+            if (c >= 'a' && c <= 'z')
+                starts[c - 32] |= bit;
+        } else if (c == '+' || c == '/') {
+            starts[c == '+' ? '-' : '_'] |= bit;    /* base64url's spelling */
+        }
+    }
     layers[0] = (struct layer){ (const unsigned char *)buf, len, NULL };
     for (; nlayers < MAX_LAYERS; nlayers++) {
         long n = decode(&layers[nlayers - 1], &layers[nlayers]);
@@ -355,7 +372,7 @@ int qxt_redact(char *buf, size_t len, const char *secret)
     /* Every layer is decoded before any is masked: masking changes the
      * bytes the layers below were decoded from. */
     for (int i = 0; i < nlayers; i++)
-        count += search(buf, &layers[i], pats, npats);
+        count += search(buf, &layers[i], pats, npats, starts);
 out:
     for (int i = 1; i < nlayers; i++) {
         free((void *)layers[i].s);
