@@ -136,6 +136,16 @@ describe("the apikey spelled another way by a server", function()
     end
   end)
 
+  it("an error a script raises goes out with the key masked, in any spelling", function()
+    local pct = KEY:gsub(".", function(c) return ("%%%02x"):format(c:byte()) end)
+    local b64 = "UXg3cFQybVo5dkw0clc4bkM2eUIxZEY1aEoza1MwYUU"
+    local _, err, status = sim.run(("%s -e %s"):format(sim.qxtv(),
+      sim.quote(("error('%s %s %s')"):format(KEY:lower(), pct, b64))), { QXT_APIKEY = KEY })
+    assert.are.equal(1, status)
+    assert.matches("%(command line%):1: %*+ %*+ %*+", err)
+    assert.is_nil(spellings.find(err, KEY))
+  end)
+
   it("raw is the decoded answer encoded again with every string masked, or a summary for non-JSON", function()
     local out = sim.run(("%s check --json --endpoint %s 13972565391 张三"):format(sim.qxtv(), json_ep),
       { QXT_APIKEY = KEY })
