@@ -172,8 +172,16 @@ static void unlink_running(struct http_request *req)
     http->nrunning--;
 }
 
+/* Back to the pool, every time a request ends: the request body (it holds
+ * the apikey) and the response (a mobile and a name, or an echo of the
+ * key) are overwritten now, not when the pool is freed, so a finished
+ * request leaves no copy behind in our buffers. */
 static void release(struct http_request *req)
 {
+    if (req->body)
+        explicit_bzero(req->body, req->body_cap);
+    if (req->resp)
+        explicit_bzero(req->resp, req->resp_len);
     req->next = req->http->pool;
     req->http->pool = req;
 }

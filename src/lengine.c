@@ -428,6 +428,8 @@ void engine_free(struct engine *e)
     if (e->L)
         lsandbox_close(e->L);
     loop_free(e->loop);
+    if (e->apikey)
+        explicit_bzero(e->apikey, strlen(e->apikey));
     free(e->apikey);
     free(e->endpoint);
     free(e->cafile);

@@ -34,7 +34,7 @@ struct engine {
  * NULL with a reason in err. */
 struct http *lqxt_http(struct engine *e, char *err, size_t errlen);
 
-/* Prints "qxtv: " msg to stderr. */
+/* Prints "qxtv: " msg to stderr, the apikey masked in it (qxt_redact). */
 void lqxt_report(struct engine *e, const char *msg);
 
 /* ---- tasks (ltask.c) ---- */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 static const char DECODER_KEY = 'd';   /* registry key: cjson.safe.decode */
+static const char ENCODER_KEY = 'e';   /* registry key: cjson.safe.encode (for raw) */
 
 void lresult_open(lua_State *L)
 {
@@ -35,7 +36,116 @@ void lresult_open(lua_State *L)
     lua_call(L, 1, 0);
     lua_getfield(L, -1, "decode");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &DECODER_KEY);
+    lua_getfield(L, -1, "encode");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ENCODER_KEY);
     lua_pop(L, 2);
+}
+
+/* Pushes the string at idx with every spelling of apikey masked. */
+static void push_redacted_string(lua_State *L, int idx, const char *apikey)
+{
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    luaL_Buffer b;
+
+    if (!apikey || !*apikey || len < strlen(apikey)) {
+        lua_pushvalue(L, idx);
+        return;
+    }
+    char *p = luaL_buffinitsize(L, &b, len);
+    memcpy(p, s, len);
+    qxt_redact(p, len, apikey);
+    luaL_pushresultsize(&b, len);
+}
+
+static int needs_redaction(lua_State *L, int idx, const char *apikey)
+{
+    return apikey && *apikey && lua_type(L, idx) == LUA_TSTRING && lua_rawlen(L, idx) >= strlen(apikey);
+}
+
+/* Masks apikey in every spelling (qxt_redact) in every string of the
+ * decoded value at idx, table keys included, in place. Values are replaced
+ * while the table is traversed (allowed for existing keys); keys that
+ * change are moved afterwards. Depth is bounded by the decoder's (32). */
+static void redact_decoded(lua_State *L, int idx, const char *apikey)
+{
+    int moves = 0;
+
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 8, "decoded answer too deep");
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {                       /* k, v */
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            redact_decoded(L, -1, apikey);
+        } else if (needs_redaction(L, -1, apikey)) {
+            lua_pushvalue(L, -2);
+            push_redacted_string(L, -2, apikey);     /* k, v, k, v' */
+            lua_rawset(L, idx);
+        }
+        lua_pop(L, 1);                               /* k */
+        if (needs_redaction(L, -1, apikey)) {
+            if (moves++ == 0) {
+                lua_newtable(L);                     /* k, moves */
+                lua_insert(L, -2);                   /* moves, k */
+            }
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, -3, moves);               /* moves, k */
+        }
+    }
+    for (int i = 1; i <= moves; i++) {               /* moves */
+        lua_rawgeti(L, -1, i);                       /* moves, k */
+        push_redacted_string(L, -1, apikey);         /* moves, k, k' */
+        lua_pushvalue(L, -2);
+        lua_rawget(L, idx);                          /* moves, k, k', v */
+        lua_pushvalue(L, -3);
+        lua_pushnil(L);
+        lua_rawset(L, idx);                          /* t[k] = nil */
+        lua_rawset(L, idx);                          /* t[k'] = v; moves, k */
+        lua_pop(L, 1);
+    }
+    if (moves)
+        lua_pop(L, 1);
+}
+
+/* Pushes what the body decodes to, every string redacted; nil when it is
+ * not JSON. Everything the result holds of a server's answer comes from
+ * here: the key reflected in any spelling is masked once, at the source. */
+static void push_decoded(lua_State *L, const char *body, size_t len, const char *apikey)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &DECODER_KEY);
+    lua_pushlstring(L, body, len);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {           /* cjson.safe: nil for bad JSON */
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        return;
+    }
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        redact_decoded(L, -1, apikey);
+    } else if (needs_redaction(L, -1, apikey)) {
+        push_redacted_string(L, -1, apikey);
+        lua_remove(L, -2);
+    }
+}
+
+/* result.raw, for audit: the decoded answer encoded again as JSON (key
+ * order and number format are cjson's), never the bytes as they came; a
+ * body that is not JSON is not kept, only its size is said. */
+static void set_raw(lua_State *L, int result, int decoded, size_t len)
+{
+    if (!lua_isnil(L, decoded)) {
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &ENCODER_KEY);
+        lua_pushvalue(L, decoded);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+            lua_setfield(L, result, "raw");
+            return;
+        }
+        lua_pop(L, 1);
+    }
+    if (len == 0)
+        lua_pushliteral(L, "");
+    else
+        lua_pushfstring(L, "(%I bytes that are not JSON, not kept)", (lua_Integer)len);
+    lua_setfield(L, result, "raw");
 }
 
 static void set_str(lua_State *L, const char *key, const char *s, size_t len)
@@ -156,21 +266,19 @@ static const char *names_another(lua_State *L, int decoded, const struct lresult
     return which;
 }
 
-/* Decodes a complete HTTP response into the result at the top. */
+/* Decodes a complete HTTP response into the result at index result; the
+ * body, decoded and redacted, is at index decoded (nil: not JSON). */
 static void decode_body(lua_State *L, const struct lresult_query *q, const struct http_response *resp,
-                        const char *body, size_t len)
+                        int result, int decoded)
 {
     const char *other;
     char why[128];
     lua_Integer code;
-    int result = lua_gettop(L);
 
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &DECODER_KEY);
-    lua_pushlstring(L, body, len);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TTABLE || !get_code(L, -1, &code)) {
+    if (lua_type(L, decoded) != LUA_TTABLE || !get_code(L, decoded, &code)) {
         if (resp->status < 200 || resp->status > 299)
             snprintf(why, sizeof why, "HTTP %ld from the server, with no provider answer", resp->status);
-        else if (lua_type(L, -1) == LUA_TTABLE)
+        else if (lua_type(L, decoded) == LUA_TTABLE)
             snprintf(why, sizeof why, "the response has no valid code");
         else
             snprintf(why, sizeof why, "the response is not JSON");
@@ -178,7 +286,6 @@ static void decode_body(lua_State *L, const struct lresult_query *q, const struc
         set_transport(L, why, 1);     /* an HTTP answer came: the request was sent */
         return;
     }
-    int decoded = lua_gettop(L);
     qxt_class cls = qxt_code_class((long)code);
 
     /* An answer about someone else is no answer about this person: nothing
@@ -214,39 +321,30 @@ static void decode_body(lua_State *L, const struct lresult_query *q, const struc
 
 void lresult_push(lua_State *L, const struct lresult_query *q, const struct http_response *resp)
 {
-    char *copy = NULL;
-    const char *body = resp->body;
-    size_t len = resp->body_len;
+    int result, decoded;
 
     lua_createtable(L, 0, 16);
+    result = lua_gettop(L);
     set_str(L, "mobile", q->mobile, q->mobile_len);
     set_str(L, "name", q->name, q->name_len);
     lua_pushnumber(L, resp->total_ms);
     lua_setfield(L, -2, "latency_ms");
 
     /* Whatever a server sends back, the key it was given never reaches
-     * the script's output. */
-    if (q->apikey && *q->apikey && len >= strlen(q->apikey) && memmem(body, len, q->apikey, strlen(q->apikey))) {
-        copy = malloc(len + 1);
-        if (copy) {
-            memcpy(copy, body, len);
-            copy[len] = '\0';
-            qxt_redact(copy, len, q->apikey);
-            body = copy;
-        } else {
-            len = 0;
-        }
-    }
-    set_str(L, "raw", body, len);
+     * the script's output, in any spelling. */
+    push_decoded(L, resp->body, resp->body_len, q->apikey);
+    decoded = lua_gettop(L);
+    set_raw(L, result, decoded, resp->body_len);
     if (resp->ok) {
         lua_pushinteger(L, resp->status);
-        lua_setfield(L, -2, "http_status");
-        decode_body(L, q, resp, body, len);
+        lua_setfield(L, result, "http_status");
+        decode_body(L, q, resp, result, decoded);
     } else {
         char reason[512];
         snprintf(reason, sizeof reason, "%s", resp->error ? resp->error : "transport failure");
         qxt_redact(reason, strlen(reason), q->apikey);
+        lua_settop(L, result);
         set_transport(L, reason, resp->sent);
     }
-    free(copy);
+    lua_settop(L, result);
 }

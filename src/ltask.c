@@ -11,9 +11,11 @@
 #include "lqxt.h"
 #include "loop.h"
 #include "http.h"
+#include "qxt.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TASK_MT "qxt.task"
@@ -50,9 +52,19 @@ lua_State *ltask_thread(struct task *t)
 
 void lqxt_report(struct engine *e, const char *msg)
 {
+    /* The last guard where an error leaves the process: whatever a script
+     * put in it, the key does not go out in any spelling. */
+    size_t len = msg ? strlen(msg) : 0;
+    char *copy = malloc(len + 1);
+
+    if (copy) {
+        memcpy(copy, msg ? msg : "", len + 1);
+        qxt_redact(copy, len, e->cfg.apikey);
+    }
     fflush(stdout);
-    fprintf(stderr, "qxtv: %s\n", msg);
+    fprintf(stderr, "qxtv: %s\n", copy ? copy : "(an error; no memory left to show it)");
     fflush(stderr);
+    free(copy);
 }
 
 /* Called by the loop: a sleep ended, or a ready task gets its turn. */

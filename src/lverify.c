@@ -78,6 +78,16 @@ static const char *opt_endpoint(lua_State *L, int opts, const char *dflt)
     return url;
 }
 
+/* The form body holds the apikey: overwritten before its memory is given
+ * back (explicit_bzero, which the compiler may not drop), freed when it
+ * is not the caller's stack buffer. */
+static void wipe_body(char *body, size_t len, char *stackbuf)
+{
+    explicit_bzero(body, len);
+    if (body != stackbuf)
+        free(body);
+}
+
 int lverify_verify(lua_State *L)
 {
     struct engine *e = lqxt_engine(L);
@@ -120,13 +130,11 @@ int lverify_verify(lua_State *L)
         return luaL_error(L, "verify(): out of memory");
     if (!lqxt_http(e, err, sizeof err)) {
         /* qxtv itself is broken (a missing module), not the network. */
-        if (body != stackbuf)
-            free(body);
+        wipe_body(body, blen, stackbuf);
         return luaL_error(L, "verify(): %s", err);
     }
     req = e->http_api->post(e->http, endpoint, body, blen, &ro, on_answer, call, err, sizeof err);
-    if (body != stackbuf)
-        free(body);
+    wipe_body(body, blen, stackbuf);   /* the transport has its own copy */
     if (!req) {
         /* Not even started: still an outcome of the outside world. */
         struct http_response resp = { .error = err, .body = "" };

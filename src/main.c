@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@ static const char options_text[] =
     "  --allow-read PATH      run --sandbox: the script may also read PATH (a file or a directory)\n"
     "  --allow-write DIR      run --sandbox: the script may also write in DIR\n"
     "  --memory-limit MB      cap the memory of the Lua state\n"
+    "  --allow-core-dump      let a crash write a core file (off: it would hold the apikey)\n"
     "\n"
     "The apikey is never printed. Exit status: 0 ok; 1 a script or task error, or for\n"
     "check no verdict; 2 bad usage; 3 a flow halted on a fatal provider code (-1, -5, -9);\n"
@@ -120,7 +123,7 @@ static long parse_seconds_ms(const char *opt, const char *s)
  * prints the key, not even part of it. */
 static char *read_apikey_file(const char *path)
 {
-    char buf[512];
+    char buf[512], *key;
     size_t n, start = 0;
     struct stat st;
     FILE *f = fopen(path, "r");
@@ -132,6 +135,7 @@ static char *read_apikey_file(const char *path)
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077))
         fprintf(stderr, "%s: warning: the apikey file %s can be read by other users (chmod 600 %s)\n",
                 progname, path, path);
+    setvbuf(f, NULL, _IONBF, 0);       /* no stdio buffer left holding the key */
     n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -139,7 +143,60 @@ static char *read_apikey_file(const char *path)
         buf[--n] = '\0';
     while (start < n && isspace((unsigned char)buf[start]))
         start++;
-    return strdup(buf + start);
+    key = strdup(buf + start);
+    explicit_bzero(buf, sizeof buf);
+    return key;
+}
+
+/* Takes QXT_APIKEY out of the environment: a copy (NULL when unset or
+ * empty), and the variable's value overwritten where it lies (the initial
+ * environment, which /proc/<pid>/environ shows) and then unset, so that no
+ * child a trusted flow starts inherits it. */
+static char *take_env_apikey(void)
+{
+    char *env = getenv("QXT_APIKEY"), *key = NULL;
+
+    if (!env)
+        return NULL;
+    if (*env)
+        key = strdup(env);
+    explicit_bzero(env, strlen(env));
+    unsetenv("QXT_APIKEY");
+    return key;
+}
+
+/* No core dumps unless asked for: a core of a running qxtv holds the
+ * apikey and the records in flight. Not dumpable also keeps other
+ * processes of the same user from attaching (ptrace) or reading
+ * /proc/<pid>/mem and environ. With --allow-core-dump the soft limit is
+ * raised to the hard one, since whoever asks wants the core. */
+static void set_core_dumps(int allow)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_CORE, &rl) != 0)
+        return;
+    if (allow) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_CORE, &rl);
+        return;
+    }
+    /* Only the soft limit: a child that wants cores may raise it again. */
+    rl.rlim_cur = 0;
+    if (setrlimit(RLIMIT_CORE, &rl) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        fprintf(stderr, "%s: cannot turn core dumps off: %s\n", progname, strerror(errno));
+        exit(1);
+    }
+}
+
+/* Frees a string that held the key, overwritten first (explicit_bzero:
+ * a plain memset before free may be optimised away). */
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
 }
 
 /* A key with blanks or control characters in it is a copy-paste mistake. */
@@ -221,7 +278,7 @@ static int run_sim(int argc, char **argv)
 
 enum { OPT_ENDPOINT = 256, OPT_APIKEY_FILE, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_CAFILE,
        OPT_MAX_CONNECTIONS, OPT_JSON, OPT_DEBUG, OPT_SANDBOX, OPT_MEMORY_LIMIT, OPT_ALLOW_READ,
-       OPT_ALLOW_WRITE };
+       OPT_ALLOW_WRITE, OPT_ALLOW_CORE_DUMP };
 
 static const struct option long_options[] = {
     { "endpoint", required_argument, NULL, OPT_ENDPOINT },
@@ -236,6 +293,7 @@ static const struct option long_options[] = {
     { "memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT },
     { "allow-read", required_argument, NULL, OPT_ALLOW_READ },
     { "allow-write", required_argument, NULL, OPT_ALLOW_WRITE },
+    { "allow-core-dump", no_argument, NULL, OPT_ALLOW_CORE_DUMP },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -258,8 +316,8 @@ int main(int argc, char **argv)
 {
     struct qxt_config cfg = { 0 };
     const char *command, *apikey_file = NULL, *env;
-    char *apikey = NULL, *lua_dir, err[512];
-    int json = 0, status, opt;
+    char *apikey = NULL, *env_apikey, *lua_dir, err[512];
+    int json = 0, allow_core_dump = 0, status, opt;
     struct engine *e;
 
     signal(SIGPIPE, SIG_IGN);
@@ -332,6 +390,7 @@ int main(int argc, char **argv)
         }
         case OPT_ALLOW_READ: allow(&allow_read, &n_read, argc, optarg); break;
         case OPT_ALLOW_WRITE: allow(&allow_write, &n_write, argc, optarg); break;
+        case OPT_ALLOW_CORE_DUMP: allow_core_dump = 1; break;
         case 'h':
             return print_command_help(command);
         default:
@@ -346,14 +405,19 @@ int main(int argc, char **argv)
     cfg.allow_write = allow_write;
     if (cfg.sandbox && !cfg.memory_limit)
         cfg.memory_limit = (size_t)1024 << 20;   /* a string.rep bomb fails instead of the host */
+    /* Before the key is read: from here on it is in our memory. */
+    set_core_dumps(allow_core_dump);
     check_endpoint(cfg.endpoint);
+    env_apikey = take_env_apikey();
     if (apikey_file) {
         apikey = read_apikey_file(apikey_file);
         check_apikey(apikey, apikey_file);
-    } else if ((env = getenv("QXT_APIKEY")) && *env) {
-        apikey = strdup(env);
+    } else if (env_apikey) {
+        apikey = env_apikey;
+        env_apikey = NULL;
         check_apikey(apikey, "QXT_APIKEY");
     }
+    wipe_free(env_apikey);
     cfg.apikey = apikey;
 
     if (strcmp(command, "check") == 0) {
@@ -380,10 +444,7 @@ int main(int argc, char **argv)
     lua_dir = find_lua_dir();
     cfg.lua_dir = lua_dir;
     e = engine_new(&cfg, err, sizeof err);
-    if (apikey) {
-        memset(apikey, 0, strlen(apikey));   /* the engine holds its own copy */
-        free(apikey);
-    }
+    wipe_free(apikey);                     /* the engine holds its own copy */
     free(lua_dir);
     if (!e) {
         fprintf(stderr, "%s: %s\n", progname, err);

@@ -12,4 +12,8 @@ unset QXT_APIKEY
 start_sim "${sim_args[@]}"
 trap stop_sim EXIT
 export QXTV_SIM_URL=${QXT_ENDPOINT%/Phone_TwoElements}
+# qxtv takes QXT_APIKEY out of its environment once read, so the qxtv that
+# runs the specs does not pass it on: the specs hand this copy to the qxtv
+# processes they start (tests/helpers/sim.lua, run()).
+export QXTV_TEST_APIKEY=$QXT_APIKEY
 "$@"

@@ -18,6 +18,11 @@
  *   masked-name the code-0 answer with Name echoed masked ("张*"), as the
  *               provider's own document shows it once
  *   other-name  the code-0 answer with another person's Name ("李四")
+ *   echo-encoded    code 0 for the mobile asked, with the apikey it was sent
+ *               spelled every way we know (spellings() below) in reason,
+ *               Status, Area, Now_isp, an extra field and an extra array
+ *   echo-text   the same spellings and the plain key in a 200 text/html body
+ *               that is not JSON
  *
  * Listens on 127.0.0.1, a free port written to --port-file (via a
  * temporary file and a rename). One process per connection (fork), so a
@@ -122,6 +127,136 @@ static void read_request(struct conn *c, char *body, size_t bodysz)
     }
 }
 
+/* The value of form field `name` in body, percent-decoded into out. */
+static void form_value(const char *body, const char *name, char *out, size_t outsz)
+{
+    size_t nlen = strlen(name), n = 0;
+    const char *p = body;
+
+    out[0] = '\0';
+    while (p && *p) {
+        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            for (p += nlen + 1; *p && *p != '&' && n < outsz - 1; p++) {
+                unsigned v;
+                if (*p == '%' && sscanf(p + 1, "%2x", &v) == 1) {
+                    out[n++] = (char)v;
+                    p += 2;
+                } else {
+                    out[n++] = *p == '+' ? ' ' : *p;
+                }
+            }
+            out[n] = '\0';
+            return;
+        }
+        p = strchr(p, '&');
+        if (p)
+            p++;
+    }
+}
+
+/* Appends the base64 of in[0..len) (URL-safe alphabet when url) to out at
+ * *n, without padding: what follows the key is the server's business. */
+static void base64(const unsigned char *in, size_t len, int url, char *out, size_t *n)
+{
+    const char *abc = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                          : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned long bits = 0;
+    int have = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        bits = (bits << 8) | in[i];
+        have += 8;
+        while (have >= 6) {
+            have -= 6;
+            out[(*n)++] = abc[(bits >> have) & 63];
+        }
+    }
+    if (have > 0)
+        out[(*n)++] = abc[(bits << (6 - have)) & 63];
+}
+
+/* The key spelled every way a server might send it back, as the inside of
+ * a JSON string (json) or as plain text, separated by blanks: \u escapes
+ * (hex case alternating; every character, or every other one), percent
+ * encoding (upper, lower and mixed hex case, some characters left as they
+ * are), base64 and base64url with the key at each of the three byte
+ * alignments, hex, upper case, and JSON escapes written out as text
+ * (\\u0037 in JSON source is the six characters \u0037 once decoded). */
+static size_t spellings(const char *key, int json, char *out)
+{
+    size_t n = 0, klen = strlen(key);
+    unsigned char buf[600];
+
+    n += (size_t)sprintf(out + n, "u:");
+    for (size_t i = 0; i < klen; i++)
+        n += (size_t)sprintf(out + n, i % 2 ? "\\u%04X" : "\\u%04x", (unsigned char)key[i]);
+    n += (size_t)sprintf(out + n, " um:");
+    for (size_t i = 0; i < klen; i++)
+        if (i % 2)
+            n += (size_t)sprintf(out + n, "\\u%04x", (unsigned char)key[i]);
+        else
+            out[n++] = key[i];
+    if (json) {
+        n += (size_t)sprintf(out + n, " jj:");
+        for (size_t i = 0; i < klen; i++)
+            n += (size_t)sprintf(out + n, "\\\\u%04x", (unsigned char)key[i]);
+    }
+    n += (size_t)sprintf(out + n, " pU:");
+    for (size_t i = 0; i < klen; i++)
+        n += (size_t)sprintf(out + n, "%%%02X", (unsigned char)key[i]);
+    n += (size_t)sprintf(out + n, " pl:");
+    for (size_t i = 0; i < klen; i++)
+        n += (size_t)sprintf(out + n, "%%%02x", (unsigned char)key[i]);
+    n += (size_t)sprintf(out + n, " pm:");
+    for (size_t i = 0; i < klen; i++)
+        if (i % 3 == 0)
+            out[n++] = key[i];
+        else
+            n += (size_t)sprintf(out + n, i % 3 == 1 ? "%%%02X" : "%%%02x", (unsigned char)key[i]);
+    for (int url = 0; url <= 1; url++)
+        for (size_t a = 0; a < 3; a++) {
+            memcpy(buf, "xy", a);
+            memcpy(buf + a, key, klen);
+            n += (size_t)sprintf(out + n, " b%s%zu:", url ? "u" : "", a);
+            base64(buf, a + klen, url, out, &n);
+        }
+    n += (size_t)sprintf(out + n, " hx:");
+    for (size_t i = 0; i < klen; i++)
+        n += (size_t)sprintf(out + n, "%02x", (unsigned char)key[i]);
+    n += (size_t)sprintf(out + n, " uc:");
+    for (size_t i = 0; i < klen; i++)
+        out[n++] = (char)(key[i] >= 'a' && key[i] <= 'z' ? key[i] - 32 : key[i]);
+    out[n] = '\0';
+    return n;
+}
+
+/* echo-encoded and echo-text: the key the request carried, in every
+ * spelling, where a result or a log would pick it up. */
+static void serve_echo_encoded(struct conn *c, const char *body, int text)
+{
+    char key[256], mobile[64], s[8192], out[65536];
+    size_t n;
+
+    form_value(body, "apikey", key, sizeof key);
+    form_value(body, "mobile", mobile, sizeof mobile);
+    for (char *p = mobile; *p; p++)
+        if (*p < '0' || *p > '9')
+            *p = '0';     /* goes into JSON as is */
+    if (strlen(key) > 160 || strpbrk(key, "\"\\"))
+        strcpy(key, "unusable key");
+    spellings(key, !text, s);
+    if (text)
+        n = (size_t)snprintf(out, sizeof out, "<html><body><pre>key %s in %s</pre></body></html>\n", key, s);
+    else
+        n = (size_t)snprintf(out, sizeof out,
+                             "{\"code\":0,\"reason\":\"%s\",\"result\":{\"Mobile\":\"%s\",\"Status\":\"%s\","
+                             "\"Area\":\"%s\",\"Now_isp\":\"%s\",\"Echo\":\"%s\"},\"extra\":[\"%s\",{\"%s\":1}]}",
+                             s, mobile, s, s, s, s, s, s);
+    conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                text ? "text/html" : "application/json", n);
+    conn_write(c, out, n);
+}
+
 static void send_body(struct conn *c, size_t total, int chunked)
 {
     static char block[65536];
@@ -188,6 +323,8 @@ static void serve(struct conn *c, const char *mode, const char *target)
         conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                        "Content-Length: %zu\r\n\r\n", n);
         conn_write(c, json, n);
+    } else if (strcmp(mode, "echo-encoded") == 0 || strcmp(mode, "echo-text") == 0) {
+        serve_echo_encoded(c, body, mode[5] == 't');
     } else if (strcmp(mode, "silent") == 0) {
         sleep(120);
     }

@@ -3,7 +3,7 @@
 local cjson = require("cjson")
 local sim = require("tests.helpers.sim")
 
-local KEY = os.getenv("QXT_APIKEY")
+local KEY = os.getenv("QXTV_TEST_APIKEY")
 local qxtv = sim.qxtv()
 
 describe("qxtv check", function()

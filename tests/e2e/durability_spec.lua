@@ -7,7 +7,7 @@ local csv = require("qxt.csv")
 local jcore = require("qxt.journal.core")
 local sim = require("tests.helpers.sim")
 
-local KEY = os.getenv("QXT_APIKEY")
+local KEY = os.getenv("QXTV_TEST_APIKEY")
 local OUTCOMES = { "consistent", "inconsistent", "invalid", "unverified" }
 local NAMES = { "张三", "李四", "王五", "赵六", "孙七", "周八", "吴九", "郑十", "王芳", "陈静" }
 local CONCURRENCY = 32
@@ -81,8 +81,8 @@ end
 -- qxtv itself (exec'd), and where its exit status will appear.
 local function start(cmd, endpoint, dir)
   local tag = dir .. "/bg" .. math.random(1e9)
-  assert(os.execute(("(QXT_ENDPOINT=%s sh -c 'echo $$ > %s.pid; exec %s' >%s.out 2>%s.err; "
-    .. "echo $? > %s.status) &"):format(sim.quote(endpoint), tag, cmd, tag, tag, tag)))
+  assert(os.execute(("(QXT_ENDPOINT=%s QXT_APIKEY=%s sh -c 'echo $$ > %s.pid; exec %s' >%s.out 2>%s.err; "
+    .. "echo $? > %s.status) &"):format(sim.quote(endpoint), sim.quote(KEY), tag, cmd, tag, tag, tag)))
   local pid
   for _ = 1, 200 do
     pid = sim.read_file(tag .. ".pid")

@@ -4,7 +4,7 @@ local cjson = require("cjson")
 local csv = require("qxt.csv")
 local sim = require("tests.helpers.sim")
 
-local KEY = os.getenv("QXT_APIKEY")
+local KEY = os.getenv("QXTV_TEST_APIKEY")
 local INPUT = "scripts/data/applicants.csv"
 local PEOPLE = "scripts/data/people.csv"
 local OUTCOMES = { "consistent", "inconsistent", "invalid", "unverified" }

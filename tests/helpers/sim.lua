@@ -88,11 +88,20 @@ function _M.start(opts)
   return s
 end
 
---- Runs a shell command; returns its stdout, stderr and exit status.
+--- The simulator's test key (tests/with-sim.sh): qxtv removes QXT_APIKEY
+-- from its own environment, so the qxtv running a spec cannot pass it on.
+function _M.apikey()
+  return os.getenv("QXTV_TEST_APIKEY")
+end
+
+--- Runs a shell command; returns its stdout, stderr and exit status. env
+-- adds variables; QXT_APIKEY is the test key unless env sets it.
 function _M.run(cmd, env)
   local out, err = os.tmpname(), os.tmpname()
   local prefix = ""
-  for k, v in pairs(env or {}) do prefix = prefix .. k .. "=" .. shell_quote(v) .. " " end
+  env = env or {}
+  if env.QXT_APIKEY == nil and _M.apikey() then prefix = "export QXT_APIKEY=" .. shell_quote(_M.apikey()) .. "; " end
+  for k, v in pairs(env) do prefix = prefix .. k .. "=" .. shell_quote(v) .. " " end
   local ok, _, status = os.execute(prefix .. cmd .. " >" .. out .. " 2>" .. err)
   local o, e = read_file(out), read_file(err)
   os.remove(out)

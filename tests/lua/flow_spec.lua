@@ -66,7 +66,7 @@ describe("qxt.flow", function()
   end)
 
   it("halts on -5, sends nothing more, and still routes every record", function()
-    local b = sim.start{ "--apikey", os.getenv("QXT_APIKEY") .. ":5", "--latency", "10ms" }
+    local b = sim.start{ "--apikey", os.getenv("QXTV_TEST_APIKEY") .. ":5", "--latency", "10ms" }
     local list = {}
     for i = 1, 60 do list[i] = { "13972565391", name_of(i) } end
     local out = sinks()

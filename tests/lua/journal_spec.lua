@@ -205,7 +205,7 @@ describe("qxt.flow with a journal", function()
   end)
 
   it("commits each answer before its row is released, and a halt is not an answer", function()
-    local poor = sim.start{ "--apikey", os.getenv("QXT_APIKEY") .. ":2" }
+    local poor = sim.start{ "--apikey", os.getenv("QXTV_TEST_APIKEY") .. ":2" }
     local j = assert(journal.open(path))
     local released = {}
     local out = sinks()

@@ -56,6 +56,134 @@ static void test_redact(void)
     CHECK(qxt_redact(buf, strlen(buf), "") == 0);
 }
 
+/* Base64 of bytes (URL-safe alphabet when url), no padding. */
+static void b64(const char *in, size_t len, int url, char *out)
+{
+    const char *abc = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                          : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned long bits = 0;
+    int have = 0;
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        bits = bits << 8 | (unsigned char)in[i];
+        for (have += 8; have >= 6; have -= 6)
+            out[n++] = abc[(bits >> (have - 6)) & 63];
+    }
+    if (have)
+        out[n++] = abc[(bits << (6 - have)) & 63];
+    out[n] = '\0';
+}
+
+/* text holds the key once in some spelling: after redaction nothing of the
+ * spelling is left, the text around it is, and the length is the same. */
+static int masks_after(const char *key, const char *text, size_t keep)
+{
+    char buf[4096];
+    size_t len = strlen(text);
+    int n;
+
+    snprintf(buf, sizeof buf, "<<%s>>", text);
+    n = qxt_redact(buf + 2, len, key);
+    if (n < 1 || strlen(buf) != len + 4 || strncmp(buf, "<<", 2) || strcmp(buf + len + 2, ">>")) {
+        fprintf(stderr, "not masked (%d): %s -> %s\n", n, text, buf);
+        return 0;
+    }
+    for (size_t i = 2 + keep; i < len + 2; i++)
+        if (buf[i] != '*' && !strchr(" :", buf[i])) {
+            fprintf(stderr, "left over: %s -> %s\n", text, buf);
+            return 0;
+        }
+    return 1;
+}
+
+static int masks(const char *key, const char *text)
+{
+    return masks_after(key, text, 0);
+}
+
+static void test_redact_spellings(void)
+{
+    /* '?' and '>' make base64 use '/' and '+' (base64url: '_' and '-'). */
+    static const char *const keys[] = { "0123456789abcdef0123456789abcdef", "Qx7pT2mZ9vL4rW8nC6yB1dF5hJ3k?0>E" };
+    char text[2048], enc[512], in[64];
+
+    for (size_t k = 0; k < 2; k++) {
+        const char *key = keys[k];
+        size_t n, klen = strlen(key);
+
+        /* Letter case: the key in upper case. */
+        for (n = 0; n < klen; n++)
+            text[n] = (char)(key[n] >= 'a' && key[n] <= 'z' ? key[n] - 32 : key[n]);
+        text[n] = '\0';
+        CHECK(masks(key, text));
+        /* JSON \u escapes, every character or every other, hex case mixed. */
+        for (int every = 1; every <= 2; every++) {
+            n = 0;
+            for (size_t i = 0; i < klen; i++)
+                n += (size_t)(i % every ? sprintf(text + n, "%c", key[i])
+                                        : sprintf(text + n, i % 4 ? "\\u%04x" : "\\u%04X", (unsigned char)key[i]));
+            CHECK(masks(key, text));
+        }
+        /* Percent escapes: upper, lower, mixed with plain characters. */
+        for (int style = 0; style < 3; style++) {
+            n = 0;
+            for (size_t i = 0; i < klen; i++) {
+                unsigned char c = (unsigned char)key[i];
+                if (style == 2 && i % 3 == 0)
+                    text[n++] = (char)c;
+                else
+                    n += (size_t)sprintf(text + n, style == 1 || i % 3 == 2 ? "%%%02x" : "%%%02X", c);
+            }
+            text[n] = '\0';
+            CHECK(masks(key, text));
+        }
+        /* Escapes of escapes: %25 is '%', \\ is '\'. */
+        n = 0;
+        for (size_t i = 0; i < klen; i++)
+            n += (size_t)sprintf(text + n, "%%25%02X", (unsigned char)key[i]);
+        CHECK(masks(key, text));
+        n = 0;
+        for (size_t i = 0; i < klen; i++)
+            n += (size_t)sprintf(text + n, "\\\\u%04x", (unsigned char)key[i]);
+        CHECK(masks(key, text));
+        /* HTML character references and \x escapes. */
+        n = 0;
+        for (size_t i = 0; i < klen; i++)
+            n += (size_t)sprintf(text + n, i % 3 == 0 ? "&#%d;" : i % 3 == 1 ? "&#x%x;" : "\\x%02x",
+                                 (unsigned char)key[i]);
+        CHECK(masks(key, text));
+        /* Hex. */
+        n = 0;
+        for (size_t i = 0; i < klen; i++)
+            n += (size_t)sprintf(text + n, "%02X", (unsigned char)key[i]);
+        CHECK(masks(key, text));
+        /* Base64 and base64url at each alignment (the characters that
+         * encode only what comes before the key may stay); and wrapped
+         * across lines. */
+        for (int url = 0; url <= 1; url++)
+            for (size_t a = 0; a < 3; a++) {
+                memcpy(in, "xy", a);
+                memcpy(in + a, key, klen);
+                b64(in, a + klen, url, enc);
+                CHECK(masks_after(key, enc, a));
+                snprintf(text, sizeof text, "%.20s\r\n%s", enc, enc + 20);
+                CHECK(masks_after(key, text, a));
+            }
+        /* Base64 of the key after other text: the key is masked, what
+         * encodes the text before it stays (but for one character). */
+        memcpy(in, "hello ", 6);
+        memcpy(in + 6, key, klen);
+        b64(in, 6 + klen, 0, enc);
+        CHECK(qxt_redact(enc, strlen(enc), key) == 1 && strncmp(enc, "aGVsbG8*", 8) == 0);
+    }
+    /* What is not the key stays as it was. */
+    char other[] = "0123456789abcdef0123456789abcdeX %30%31 \\u0030 MDEyMzQ1Njc4OWFi";
+    char copy[sizeof other];
+    memcpy(copy, other, sizeof other);
+    CHECK(qxt_redact(other, strlen(other), KEY) == 0 && strcmp(other, copy) == 0);
+}
+
 static void test_codes(void)
 {
     CHECK(qxt_code_class(0) == QXT_CLASS_OK);
@@ -190,7 +318,9 @@ static void test_decode_transport(lua_State *L)
     CHECK(is_nil(L, "code"));
     CHECK(streq(str(L, "class"), "transport"));
     CHECK(strstr(str(L, "reason"), "HTTP 502") != NULL);
-    CHECK(strstr(str(L, "raw"), "Bad Gateway") != NULL);
+    /* A body that is not JSON is not kept: only its size. */
+    CHECK(strstr(str(L, "raw"), "Bad Gateway") == NULL);
+    CHECK(streq(str(L, "raw"), "(41 bytes that are not JSON, not kept)"));
 
     static const char *const bad[] = {
         "", "not json", "{\"code\":", "[1,2,3]", "{\"reason\":\"no code\"}", "{\"code\":0.5}",
@@ -217,6 +347,25 @@ static void test_decode_redacts_key(lua_State *L)
     CHECK(strstr(str(L, "reason"), KEY) == NULL);
     decode(L, 0, NULL, 0, "failed for 0123456789abcdef0123456789abcdef");
     CHECK(strstr(str(L, "reason"), KEY) == NULL);
+    decode(L, 0, NULL, 0, "failed for %30%31%32%33%34%35%36%37%38%39abcdef0123456789abcdef");
+    CHECK(strstr(str(L, "reason"), "%30%31") == NULL);
+
+    /* The key as cjson decodes it (\u escapes become the key itself), in
+     * the reason, the verdict's fields, an extra field's name and value:
+     * masked in each field and in raw, which is that answer encoded again. */
+    decode(L, 200, "{\"code\":0,\"reason\":\"k=\\u0030123456789abcdef0123456789abcdef\","
+                   "\"result\":{\"Status\":\"0123456789ABCDEF0123456789abcdef\","
+                   "\"Area\":\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=-x\",\"Now_isp\":\"\\u0030123456789abcdef0123456789abcdef\"},"
+                   "\"0123456789abcdef0123456789abcdef\":[\"0123456789abcdef0123456789abcdef\"]}", 1, NULL);
+    CHECK(integer(L, "code") == 0);
+    CHECK(streq(str(L, "reason"), "k=********************************"));
+    CHECK(streq(str(L, "status"), "********************************"));
+    CHECK(str(L, "area") && strncmp(str(L, "area"), "*******", 7) == 0 && strstr(str(L, "area"), "MDEy") == NULL);
+    CHECK(str(L, "province") && strstr(str(L, "province"), "MDEy") == NULL);
+    CHECK(streq(str(L, "isp"), "********************************"));
+    const char *raw = str(L, "raw");
+    CHECK(raw && raw[0] == '{' && strstr(raw, "0123456789") == NULL && strstr(raw, "\\u0030") == NULL);
+    CHECK(raw && strstr(raw, "\"k=********************************\"") != NULL);
 }
 
 #define SAME_MOBILE(a, b) echo_same_mobile(a, strlen(a), b, strlen(b))
@@ -306,6 +455,7 @@ int main(void)
 
     test_form_body();
     test_redact();
+    test_redact_spellings();
     test_codes();
     test_decode_success(L);
     test_decode_tolerated(L);
