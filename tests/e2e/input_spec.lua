@@ -206,7 +206,8 @@ describe("an input changing under a run", function()
     local s = sim.start{ "--latency", "50ms" }
     local cmd = ("(%s run scripts/verify_csv.lua %s --out %s --quiet --concurrency 4 2>%s; echo $? >%s) &"):format(
       sim.qxtv(), dir .. "/in.csv", dir .. "/out", dir .. "/stderr", dir .. "/status")
-    assert(os.execute("QXT_ENDPOINT=" .. sim.quote(s.endpoint) .. " sh -c " .. sim.quote(cmd)))
+    assert(os.execute("QXT_ENDPOINT=" .. sim.quote(s.endpoint) .. " QXT_APIKEY=" .. sim.quote(sim.apikey())
+    .. " sh -c " .. sim.quote(cmd)))
     for _ = 1, 500 do
       if s:stats().requests >= 5 then break end
       qxt.sleep(0.02)
