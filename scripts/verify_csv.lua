@@ -12,6 +12,9 @@
 -- journal and asks the provider only for what it has not answered yet.
 -- --reuse-from takes answers younger than --max-age days from an earlier
 -- run's journal instead of asking again (off by default: answers age).
+-- One run at a time per DIR (DIR/.qxtv.lock) and per journal: a second
+-- one stops at once, before it sends or writes anything (exit status 2).
+-- Every file written is mode 0600.
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
@@ -69,6 +72,16 @@ if not source then
 end
 
 assert(qxt.mkdir(opts.out))
+local file = require("qxt.file")
+
+-- Taken before anything is sent, emptied or written; held until the process
+-- ends (file.lock keeps it; the kernel drops it, even on SIGKILL).
+local _, lerr, holder = file.lock(opts.out .. "/.qxtv.lock")
+if lerr then
+  io.stderr:write("verify_csv: --out ", opts.out, ": ", lerr, "; nothing was sent or written",
+                  holder and ". Wait for that run to end, or give another --out" or "", "\n")
+  os.exit(2)
+end
 
 -- The journal: answers already paid for. A run that finds one must be told
 -- whether to continue it; it is never silently reused or replaced.
@@ -123,7 +136,7 @@ local summary = qxt.flow{
 }
 if journal then journal:close() end
 
-local f = assert(io.open(opts.out .. "/summary.json", "w"))
+local f = assert(file.open_private(opts.out .. "/summary.json"))
 f:write(summary.json(), "\n")
 f:close()
 if opts.report then assert(qxt.report.write(summary, opts.report)) end
