@@ -36,8 +36,8 @@ static int fail(lua_State *L, const char *path, int err)
 {
     lua_pushnil(L);
     if (err == ELOOP)
-        lua_pushfstring(L, "%s: is a symbolic link; qxtv writes personal data only to a file it "
-                        "creates itself (name the file, not a link to it)", path);
+        lua_pushfstring(L, "%s: is a symbolic link, which qxtv does not follow for a file it "
+                        "writes (name the file itself)", path);
     else
         lua_pushfstring(L, "%s: %s", path, strerror(err));
     return 2;

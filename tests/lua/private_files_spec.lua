@@ -100,6 +100,11 @@ describe("qxt.file", function()
     sink:write(record, result)
     assert(sink:close())
     assert.are.equal("600", runs.mode(dir .. "/fresh.sqlite"))
+    -- An in-memory database is no file: nothing is created for it.
+    sink = assert(qxt.sink.sqlite(":memory:", "verified"))
+    sink:write(record, result)
+    assert(sink:close())
+    assert.is_nil(sim.read_file(":memory:"))
   end)
 
   it("lock: one holder at a time, named by its pid, until released", function()

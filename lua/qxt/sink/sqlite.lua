@@ -33,8 +33,10 @@ function _M.open(path, table_name, opts)
     error("qxt.sink.sqlite(path, table [, opts]) wants two strings", 2)
   end
   opts = opts or {}
-  local private, perr = file.make_private(path)
-  if not private then return nil, perr end
+  if path ~= ":memory:" and path ~= "" then     -- not a file on disk
+    local private, perr = file.make_private(path)
+    if not private then return nil, perr end
+  end
   local conn, env = sqlite.connect(path)
   if not conn then return nil, env end
   local mode = opts.mode or "replace"
