@@ -27,6 +27,12 @@ local rules = qxt.rules{
 
 local source = assert(qxt.source.csv(input))
 assert(qxt.mkdir(out))
+-- One run at a time in OUT_DIR: a second one would pay for every row again.
+local _, lerr = qxt.file.lock(out .. "/.qxtv.lock")
+if lerr then
+  io.stderr:write("kyc_onboarding: ", lerr, "; nothing was sent or written\n")
+  os.exit(2)
+end
 local sinks = {}
 for _, decision in ipairs{ "approve", "review", "reject" } do
   sinks[decision] = qxt.sink.csv(out .. "/" .. decision .. ".csv", { columns = source:columns(), bom = true })

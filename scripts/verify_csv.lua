@@ -16,6 +16,9 @@
 -- A query sent whole that got no answer (a timeout after sending, a reset,
 -- an unreadable body) may have been charged: it is sent again at most
 -- --resend-possibly-charged times (default 1, 0 for never).
+-- One run at a time per DIR (DIR/.qxtv.lock) and per journal: a second
+-- one stops at once, before it sends or writes anything (exit status 2).
+-- Every file written is mode 0600.
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
@@ -79,6 +82,16 @@ end
 if source:encoding_note() then io.stderr:write("verify_csv: ", source:encoding_note(), "\n") end
 
 assert(qxt.mkdir(opts.out))
+local file = qxt.file
+
+-- Taken before anything is sent, emptied or written; held until the process
+-- ends (file.lock keeps it; the kernel drops it, even on SIGKILL).
+local _, lerr, holder = file.lock(opts.out .. "/.qxtv.lock")
+if lerr then
+  io.stderr:write("verify_csv: --out ", opts.out, ": ", lerr, "; nothing was sent or written",
+                  holder and ". Wait for that run to end, or give another --out" or "", "\n")
+  os.exit(2)
+end
 
 -- The journal: answers already paid for. A run that finds one must be told
 -- whether to continue it; it is never silently reused or replaced.
@@ -138,7 +151,7 @@ if journal then journal:close() end
 -- is said, with its name, and the run exits 1.
 local unwritten = {}
 local summary_path = opts.out .. "/summary.json"
-local f, ferr = io.open(summary_path, "w")
+local f, ferr = file.open_private(summary_path)
 if not f then
   unwritten[#unwritten + 1] = ferr
 else

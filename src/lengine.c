@@ -22,6 +22,7 @@
 int luaopen_qxt_core(lua_State *L);
 int luaopen_qxt_iconv(lua_State *L);
 int luaopen_qxt_signal(lua_State *L);
+int luaopen_qxt_file(lua_State *L);
 
 static char *dup_or_null(const char *s)
 {
@@ -188,6 +189,7 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     preload_module(e->L, "qxt.journal.core", "qxtv-journal.so", "luaopen_qxt_journal_core", e);
     preload_module(e->L, "qxt.journal.committer", "qxtv-journal.so", "luaopen_qxt_journal_committer", e);
     preload(e->L, "qxt.signal", luaopen_qxt_signal, NULL);
+    preload(e->L, "qxt.file", luaopen_qxt_file, NULL);
     preload(e->L, "qxt.sandbox.core", luaopen_qxt_sandbox_core, NULL);
     preload(e->L, "qxt.csv.core", luaopen_qxt_csv_core, NULL);
     preload(e->L, "qxt.input.core", luaopen_qxt_input_core, NULL);

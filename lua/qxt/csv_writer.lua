@@ -5,6 +5,7 @@
 -- formatting, buffering) is in C: qxt.csv_writer.core (src/lcsv_writer.c).
 
 local core = require("qxt.csv_writer.core")
+local private = require("qxt.file").open_private
 
 local _M = {}
 
@@ -14,7 +15,8 @@ local format = string.format
 _M.cell = core.cell
 
 --- csv.writer(path_or_file, columns, opts) -> writer | nil, err
--- Writes the header row at once. opts.eol (default "\r\n", RFC 4180),
+-- Writes the header row at once; a path is made a new file of mode 0600
+-- (qxt.file.open_private: CSV files hold personal data). opts.eol (default "\r\n", RFC 4180),
 -- opts.bom (default false; true helps Excel on Windows recognise UTF-8),
 -- opts.header (default true), opts.buffer_rows (default 512).
 -- writer:write(row) -> true | nil, err: row maps column names to values;
@@ -34,7 +36,7 @@ function _M.new(target, columns, opts)
   local file, owned
   if type(target) == "string" then
     local err
-    file, err = io.open(target, "wb")
+    file, err = private(target)
     if not file then
       return nil, err
     end

@@ -5,9 +5,11 @@
 -- The first `limit` answers (default 20,000) live in a Lua table. Beyond
 -- that, answers go to a private temporary SQLite database on disk (mode
 -- 0600, unlinked as soon as it is open, so it vanishes with the process),
--- keyed by an HMAC-SHA256 of the pair under a random per-run key: no
--- plaintext mobile or name is ever written to disk.
---   local seen = dedupe.new()
+-- keyed by an HMAC-SHA256 of the pair under `key` (the run's journal key,
+-- or a random one): no plaintext mobile or name is ever written to disk.
+-- An answer's own `mobile` and `name` fields are not stored there either:
+-- what comes back from disk lacks them, and a duplicate row takes its own.
+--   local seen = dedupe.new{ limit = 20000, key = journal.key }
 --   seen:put(key, answer); seen:get(key) --> answer | nil
 local cjson = require("cjson")
 local core = require("qxt.journal.core")
@@ -21,7 +23,7 @@ Store.__index = Store
 
 function _M.new(opts)
   opts = opts or {}
-  return setmetatable({ memory = {}, count = 0, limit = opts.limit or _M.LIMIT,
+  return setmetatable({ memory = {}, count = 0, limit = opts.limit or _M.LIMIT, key = opts.key,
                         missed = {}, nmissed = 0 }, Store)
 end
 
@@ -37,7 +39,8 @@ function Store:_spill()
           "BEGIN")
   os.remove(path)
   self.db = db
-  self.hash = core.pair_hasher(core.random(32))
+  self.hash = core.pair_hasher(self.key or core.random(32))
+  self.key = nil
   self.insert = db:prepare("INSERT OR REPLACE INTO answers VALUES (?, ?)")
   self.select = db:prepare("SELECT answer FROM answers WHERE pair = ?")
   self.pending = 0
@@ -69,6 +72,16 @@ function Store:get(key)
   return nil
 end
 
+-- What of an answer goes to disk: everything but who it is about.
+local function at_rest(answer)
+  if answer.mobile == nil and answer.name == nil then return answer end
+  local t = {}
+  for k, v in pairs(answer) do
+    if k ~= "mobile" and k ~= "name" then t[k] = v end
+  end
+  return t
+end
+
 --- Records answer (a flat table of strings, numbers and booleans) for key.
 function Store:put(key, answer)
   if self.memory[key] ~= nil or self.count < self.limit then
@@ -77,7 +90,7 @@ function Store:put(key, answer)
     return
   end
   if not self.db then self:_spill() end
-  self.insert:run(self:_hash(key), cjson.encode(answer))
+  self.insert:run(self:_hash(key), cjson.encode(at_rest(answer)))
   self.pending = self.pending + 1
   if self.pending >= 10000 then        -- bounded transactions keep the page cache small
     self.db:exec("COMMIT; BEGIN")

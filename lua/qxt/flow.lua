@@ -88,9 +88,10 @@ local function records_of(source)
 end
 
 -- What a duplicate row needs of an answer: not the raw body, which would
--- make the dedupe table several times larger.
+-- make the dedupe table several times larger, and not the mobile and name,
+-- which are the duplicate's own (and must not reach the spill file).
 local KEEP = { "code", "reason", "class", "consistent", "status", "area", "province", "city", "isp",
-               "attempts", "latency_ms", "mobile", "name", "http_status", "possibly_charged" }
+               "attempts", "latency_ms", "http_status", "possibly_charged" }
 local function compact(result)
   local c = {}
   for i = 1, #KEEP do
@@ -129,8 +130,6 @@ function _M.run(opts)
                              and opts.source:total() or nil,
                              quiet = opts.quiet or opts.progress == false,
                              interval = opts.progress_interval }
-  -- dedupe: final answers (bounded memory, see qxt.dedupe), rows waiting for one
-  local answers, waiting = dedupe.new{ limit = opts.dedupe_memory }, {}
   local seq, inflight, sent = 0, 0, 0
   local halted, budget_hit, broken, first_transport, first_mismatch
   local failing = 0                    -- transport failures in a row, over all workers
@@ -143,6 +142,9 @@ function _M.run(opts)
     if type(jnl) == "string" then jnl = assert(journal.open(jnl)) end
     signal.catch(10)    -- at most 10 s for the answers in flight, then exit
   end
+  -- dedupe: final answers (bounded memory, and on disk only under the
+  -- journal's key: see qxt.dedupe), rows waiting for one
+  local answers, waiting = dedupe.new{ limit = opts.dedupe_memory, key = jnl and jnl.key }, {}
 
   -- A signal asks for a graceful stop: nothing more is sent or read.
   local function stopped()
@@ -173,6 +175,7 @@ function _M.run(opts)
     -- Duplicate rows share one answer: what is theirs alone goes in a view.
     local view = setmetatable({ rule = rule, row = record.seq, duplicate = duplicate or nil },
                               { __index = result })
+    if duplicate then view.mobile, view.name = record.mobile, record.name end
     local ok, err = sink:write(record, view)
     if ok == nil and err ~= nil then
       -- A row that cannot be written is a lost row: stop, never skip it.

@@ -11,9 +11,12 @@
 -- an HMAC-SHA256 of its normalised pair under a random per-journal key,
 -- which lives in a separate file (PATH.key, mode 0600). Without the key the
 -- journal says nothing about who was checked; deleting the key anonymises
--- it for good. See docs/durability.md.
+-- it for good. One run at a time: open() takes an exclusive lock on
+-- PATH.lock (qxt.file.lock), which the kernel drops when the process ends.
+-- See docs/durability.md.
 local core = require("qxt.journal.core")
 local committer = require("qxt.journal.committer")
+local file = require("qxt.file")
 
 local _M = {}
 
@@ -139,6 +142,12 @@ end
 
 -- Checks an existing journal; returns db, key or nil, message.
 local function reopen(path, keypath, opts)
+  -- Mode 0600 whatever an earlier hand did to them (core.open sees to the
+  -- journal itself; SQLite opens a -wal left by a crash as it finds it).
+  for _, f in ipairs{ keypath, path .. "-wal", path .. "-shm" } do
+    local okp, perr = file.make_private(f, true)
+    if not okp then return nil, ("journal %s: %s"):format(path, perr) end
+  end
   local ok, db = pcall(core.open, path)
   if not ok then return nil, db end
   -- Exclusive: a second run on the same journal is refused, not interleaved.
@@ -194,15 +203,8 @@ local function reopen(path, keypath, opts)
   return db, key
 end
 
---- Opens the journal at path, creating it if needed.
---   opts.input   the input file: a journal refuses to resume another
---   opts.flow    a text that defines the flow (refused if it changed)
---   opts.resume  true: it must exist; false: it must not; nil: either
---   opts.window  seconds answers wait to share one durable commit (default 0:
---                those that arrive in the same turn of the loop)
--- Returns the journal, or nil and a message.
-function _M.open(path, opts)
-  opts = opts or {}
+-- open(), once the lock is held.
+local function open_locked(path, opts)
   local keypath = path .. ".key"
   local present = exists(path)
   if opts.resume == true and not present then
@@ -239,6 +241,30 @@ function _M.open(path, opts)
     db:exec("INSERT OR IGNORE INTO header (key, value) VALUES ('possibly_charged', 0)")
   end
   return self
+end
+
+--- Opens the journal at path, creating it if needed.
+--   opts.input   the input file: a journal refuses to resume another
+--   opts.flow    a text that defines the flow (refused if it changed)
+--   opts.resume  true: it must exist; false: it must not; nil: either
+--   opts.window  seconds answers wait to share one durable commit (default 0:
+--                those that arrive in the same turn of the loop)
+-- Returns the journal, or nil and a message (and, when another run holds
+-- it, that run's pid). Nothing is read or written before the lock is held.
+function _M.open(path, opts)
+  opts = opts or {}
+  local lock, lerr, holder = file.lock(path .. ".lock")
+  if not lock then
+    if holder then return nil, ("journal %s: in use by another run (pid %d)"):format(path, holder), holder end
+    return nil, ("journal %s: cannot lock it (%s)"):format(path, lerr)
+  end
+  local j, err = open_locked(path, opts)
+  if not j then
+    lock:release()
+    return nil, err
+  end
+  j.lock = lock
+  return j
 end
 
 --- The pair's keyed hash: what the journal knows a record by.
@@ -476,7 +502,9 @@ function Journal:close()
   self.db = nil
   self.committer:close()
   for _, old in ipairs(self.reuse or {}) do old.db:close() end
-  return db:close()
+  local ok, err = db:close()
+  if self.lock then self.lock:release() end
+  return ok, err
 end
 
 local function quote(s)
@@ -484,7 +512,8 @@ local function quote(s)
 end
 
 --- Removes the journals under dir (any depth) not written for `days` days:
---- each PATH that has a PATH.key beside it, with its -wal, -shm and key.
+--- each PATH that has a PATH.key beside it, with its -wal, -shm, key and
+--- lock file; a journal in use by a run (its lock held) is left alone.
 --- Returns the list of journals removed (or that would be, with dry_run),
 --- or nil and a message.
 function _M.purge(dir, days, dry_run)
@@ -506,10 +535,12 @@ function _M.purge(dir, days, dry_run)
       if t and (not newest or t > newest) then newest = t end
     end
     q:close()
-    if newest and now - newest >= days * 86400 then
+    local lock = newest and now - newest >= days * 86400 and (dry_run or file.lock(path .. ".lock"))
+    if lock then
       removed[#removed + 1] = path
       if not dry_run then
-        for _, f in ipairs{ path .. "-wal", path .. "-shm", path, key } do os.remove(f) end
+        for _, f in ipairs{ path .. "-wal", path .. "-shm", path, key, path .. ".lock" } do os.remove(f) end
+        lock:release()
       end
     end
   end

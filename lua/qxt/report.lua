@@ -2,6 +2,7 @@
 -- written as summary.json): inline SVG charts, no script, no network.
 --   local html = require("qxt.report").html(summary_table)
 local codes = require("qxt.codes")
+local private = require("qxt.file").open_private
 local route = require("qxt.route")
 
 local _M = {}
@@ -183,7 +184,7 @@ end
 --- Writes the page for summary s to path; returns true or nil, err (a
 -- write or the close failing, as on a full disk, names the file).
 function _M.write(s, path)
-  local f, err = io.open(path, "w")
+  local f, err = private(path)       -- a new file, mode 0600, like every output
   if not f then return nil, err end
   local wrote, werr = f:write(_M.html(s))
   local closed, cerr = f:close()

@@ -104,7 +104,7 @@ describe("qxt.journal", function()
     local j = assert(journal.open(path))
     local k, err = journal.open(path, { resume = true })
     assert.is_nil(k)
-    assert.matches("in use", err)
+    assert.matches("in use by another run %(pid %d+%)", err)
     j:close()
   end)
 

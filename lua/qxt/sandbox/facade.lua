@@ -221,6 +221,17 @@ function _M.new(opts)
       return real.mkdir(path)
     end,
     source = source, sink = sink, journal = journal, rules = rules,
+    -- private files and the run's lock, where the flow may write
+    file = namespace("qxt.file", {
+      open_private = function(path)
+        policy:check_write(path)
+        return real.file.open_private(path)
+      end,
+      lock = function(path)
+        policy:check_write(path)
+        return real.file.lock(path)
+      end,
+    }),
   })
 
   -- io: the standard streams (write only) and open() of allowed paths.

@@ -1,8 +1,10 @@
 -- qxt.sink.jsonl: one JSON object per record, a line each: the input
 -- fields, then code, reason, status, area, isp, attempts, rule, row.
 --   local sink = qxt.sink.jsonl("out/results.jsonl")   -- or an open file
--- The file is created on the first write (or by close(), empty).
+-- The file is created on the first write (or by close(), empty), as a new
+-- file of mode 0600 (qxt.file.open_private).
 local cjson = require("cjson")
+local private = require("qxt.file").open_private
 
 local _M = {}
 
@@ -13,7 +15,7 @@ Sink.__index = Sink
 
 function Sink:_open()
   if self.file then return true end
-  local f, err = io.open(self.path, "w")
+  local f, err = private(self.path)
   if not f then return nil, err end
   f:setvbuf("full", 64 * 1024)
   self.file, self.owned = f, true

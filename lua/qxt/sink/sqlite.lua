@@ -11,6 +11,9 @@
 -- "replace", the default): a resumed run rewrites every output from its
 -- journal, so appending would write rows twice. opts.mode = "append" keeps
 -- what is there, for flows without a journal that add to a history table.
+-- The database file is made mode 0600 (created so, or narrowed) before
+-- SQLite opens it; its rollback journal takes the same mode.
+local file = require("qxt.file")
 local sqlite = require("qxt.sqlite")
 
 local _M = {}
@@ -30,6 +33,10 @@ function _M.open(path, table_name, opts)
     error("qxt.sink.sqlite(path, table [, opts]) wants two strings", 2)
   end
   opts = opts or {}
+  if path ~= ":memory:" and path ~= "" then     -- not a file on disk
+    local private, perr = file.make_private(path)
+    if not private then return nil, perr end
+  end
   local conn, env = sqlite.connect(path)
   if not conn then return nil, env end
   local mode = opts.mode or "replace"

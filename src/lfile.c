@@ -1,0 +1,284 @@
+/* lfile.c -- the Lua module `qxt.file`: how qxtv holds the files it
+ * writes. A file with personal data in it is a new file of mode 0600,
+ * whatever was at its path and whatever the umask; an output directory or
+ * a journal is used by one run at a time, through a lock that the kernel
+ * drops when the process ends, however it ends (a SIGKILLed run blocks
+ * nothing).
+ *
+ *   local file = require("qxt.file")
+ *   local f = assert(file.open_private("out/consistent.csv"))  -- a Lua file, for writing
+ *   assert(file.make_private("out/results.sqlite"))            -- created or narrowed in place
+ *   local lock, err, pid = file.lock("out/.qxtv.lock")        -- nil, message, holder's pid
+ *   lock:release()
+ *
+ * Not for sandboxed code: these touch any path the process may write. */
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOCK_MT "qxt.file.lock"
+#define HELD "qxt.file.held"     /* registry: the locks held, so the collector never drops one */
+
+struct lock {
+    int fd;      /* -1 once released */
+};
+
+/* Pushes nil and "PATH: what went wrong"; returns 2. */
+static int fail(lua_State *L, const char *path, int err)
+{
+    lua_pushnil(L);
+    if (err == ELOOP)
+        lua_pushfstring(L, "%s: is a symbolic link, which qxtv does not follow for a file it "
+                        "writes (name the file itself)", path);
+    else
+        lua_pushfstring(L, "%s: %s", path, strerror(err));
+    return 2;
+}
+
+/* Creates path as a new file, mode exactly 0600 (the umask may take bits
+ * off at creation). Returns the fd, or -1 with errno set. */
+static int create_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+
+    if (fd >= 0 && fchmod(fd, 0600) != 0) {
+        int err = errno;
+        close(fd);
+        unlink(path);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+/* Opens path for writing, emptied and private. Returns the fd, or -1 with
+ * errno set. */
+static int open_private_fd(const char *path)
+{
+    struct stat st;
+    int fd;
+
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? create_private(path) : -1;
+    if (S_ISREG(st.st_mode)) {
+        /* A new file rather than the old one emptied: whoever still has
+         * the old one open, or reaches it by another name (a hard link),
+         * sees nothing of what is written now. */
+        if (unlink(path) == 0)
+            return create_private(path);
+        if (errno != EACCES && errno != EPERM)
+            return -1;
+        /* A directory we may not change, a file we may: narrow it in place. */
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd >= 0 && fchmod(fd, 0600) != 0) {
+            int err = errno;
+            close(fd);
+            errno = err;
+            return -1;
+        }
+        return fd;
+    }
+    if (S_ISLNK(st.st_mode) && strncmp(path, "/dev/", 5) != 0) {
+        errno = ELOOP;       /* said as "is a symbolic link" */
+        return -1;
+    }
+    /* A device or a pipe, or /dev/stdout and the like: the operator's
+     * stream, written as it is. */
+    return open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+}
+
+/* Called by Lua's io library when the file is closed or collected. */
+static int private_close(lua_State *L)
+{
+    luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    errno = 0;
+    return luaL_fileresult(L, fclose(p->f) == 0, NULL);
+}
+
+/* file.open_private(path) -> file | nil, message: a Lua file (io.type
+ * "file") open for writing at path, empty, mode 0600. A regular file
+ * already there is replaced by a new one; a symbolic link is refused; a
+ * device or pipe (/dev/stdout) is written as it is. */
+static int file_open_private(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof *p, 0);
+    int fd;
+
+    p->closef = NULL;        /* a closed file until it is open */
+    p->f = NULL;
+    luaL_setmetatable(L, LUA_FILEHANDLE);
+    fd = open_private_fd(path);
+    if (fd < 0)
+        return fail(L, path, errno);
+    p->f = fdopen(fd, "wb");
+    if (!p->f) {
+        int err = errno;
+        close(fd);
+        return fail(L, path, err);
+    }
+    p->closef = &private_close;
+    return 1;
+}
+
+/* file.make_private(path [, if_exists]) -> true | nil, message: path is a
+ * file of mode 0600, its content kept; created empty if missing (unless
+ * if_exists). For files others open by name (an SQLite database). */
+static int file_make_private(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int if_exists = lua_toboolean(L, 2);
+    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK | (if_exists ? 0 : O_CREAT);
+    int fd = open(path, flags, 0600), ok;
+    struct stat st;
+
+    if (fd < 0) {
+        if (if_exists && errno == ENOENT) {
+            lua_pushboolean(L, 1);
+            return 1;
+        }
+        return fail(L, path, errno);
+    }
+    ok = fstat(fd, &st) == 0 && (!S_ISREG(st.st_mode) || fchmod(fd, 0600) == 0);
+    if (!ok) {
+        int err = errno;
+        close(fd);
+        return fail(L, path, err);
+    }
+    close(fd);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* The pid the holder of fd's lock wrote into it, or 0. The holder writes
+ * it right after taking the lock: an empty file is a holder about to. */
+static long holder_pid(int fd)
+{
+    char buf[32];
+    const struct timespec pause = { 0, 2000000 };        /* 2 ms, at most 50 times */
+
+    for (int i = 0; i < 50; i++) {
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        if (n > 0) {
+            char *end;
+            long pid;
+            buf[n] = '\0';
+            pid = strtol(buf, &end, 10);
+            if (pid > 0 && *end == '\n')
+                return pid;
+        }
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+
+/* file.lock(path) -> lock | nil, message [, holder's pid]: an exclusive
+ * lock on the file at path (created 0600), holding this process's pid.
+ * Never waits: a lock held elsewhere is refused at once, with the pid its
+ * holder wrote. Held until lock:release() or the end of the process (the
+ * kernel drops it even on SIGKILL); the file stays, its pid stale. A
+ * second lock() of the same file in one process is refused too. */
+static int file_lock(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
+    struct lock *lk;
+    char pid[32];
+    int len;
+
+    if (fd < 0)
+        return fail(L, path, errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        long holder = err == EWOULDBLOCK ? holder_pid(fd) : 0;
+        close(fd);
+        if (err != EWOULDBLOCK)
+            return fail(L, path, err);
+        lua_pushnil(L);
+        if (holder == 0) {
+            lua_pushfstring(L, "%s: in use by another run", path);
+            return 2;
+        }
+        lua_pushfstring(L, "%s: in use by another run (pid %I)", path, (lua_Integer)holder);
+        lua_pushinteger(L, holder);
+        return 3;
+    }
+    /* A lock file someone made readable says only a pid: narrowed anyway. */
+    len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (fchmod(fd, 0600) != 0 || ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        int err = errno;
+        close(fd);
+        return fail(L, path, err);
+    }
+    lk = (struct lock *)lua_newuserdatauv(L, sizeof *lk, 0);
+    lk->fd = fd;
+    luaL_setmetatable(L, LOCK_MT);
+    lua_getfield(L, LUA_REGISTRYINDEX, HELD);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);                   /* held[lock] = true */
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* lock:release(): lets the next run in; releasing twice is harmless. */
+static int lock_release(lua_State *L)
+{
+    struct lock *lk = (struct lock *)luaL_checkudata(L, 1, LOCK_MT);
+
+    if (lk->fd >= 0) {
+        close(lk->fd);                   /* drops the flock */
+        lk->fd = -1;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, HELD);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);                   /* held[lock] = nil */
+    return 0;
+}
+
+/* Called by the collector at the end of the state (held locks are
+ * anchored until released). */
+static int lock_gc(lua_State *L)
+{
+    struct lock *lk = (struct lock *)luaL_checkudata(L, 1, LOCK_MT);
+
+    if (lk->fd >= 0)
+        close(lk->fd);
+    lk->fd = -1;
+    return 0;
+}
+
+static const luaL_Reg lock_methods[] = {
+    { "release", lock_release },
+    { NULL, NULL }
+};
+
+static const luaL_Reg file_funcs[] = {
+    { "open_private", file_open_private },
+    { "make_private", file_make_private },
+    { "lock", file_lock },
+    { NULL, NULL }
+};
+
+int luaopen_qxt_file(lua_State *L)
+{
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, HELD);
+    luaL_newmetatable(L, LOCK_MT);
+    luaL_newlib(L, lock_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lock_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newlib(L, file_funcs);
+    return 1;
+}
