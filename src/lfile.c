@@ -86,13 +86,17 @@ static int open_private_fd(const char *path)
         }
         return fd;
     }
-    if (S_ISLNK(st.st_mode) && strncmp(path, "/dev/", 5) != 0) {
+    /* A device or a pipe, or a link to one (/dev/stdout, a link to
+     * /dev/full): the operator's stream, written as it is. A link to a
+     * file is refused, checked on what was opened, so a link swapped in
+     * between cannot lead a write into someone's file. */
+    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0 && S_ISLNK(st.st_mode) && (fstat(fd, &st) != 0 || !(S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)))) {
+        close(fd);
         errno = ELOOP;       /* said as "is a symbolic link" */
         return -1;
     }
-    /* A device or a pipe, or /dev/stdout and the like: the operator's
-     * stream, written as it is. */
-    return open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    return fd;
 }
 
 /* Called by Lua's io library when the file is closed or collected. */

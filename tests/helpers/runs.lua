@@ -39,14 +39,16 @@ function _M.files(dir)
   return list
 end
 
---- Starts cmd in the background with QXT_ENDPOINT = endpoint; returns a
--- handle with the pid of qxtv itself (exec'd) and where its exit status
--- will appear. `pre` is shell run first (e.g. "umask 022").
+--- Starts cmd in the background with QXT_ENDPOINT = endpoint and the test
+-- key (qxtv takes QXT_APIKEY out of its own environment, so the spec's
+-- children do not inherit it); returns a handle with the pid of qxtv
+-- itself (exec'd) and where its exit status will appear. `pre` is shell
+-- run first (e.g. "umask 022").
 function _M.start(cmd, endpoint, dir, pre)
   local tag = dir .. "/bg" .. math.random(1e9)
-  assert(os.execute(("(QXT_ENDPOINT=%s sh -c '%secho $$ > %s.pid; exec %s' >%s.out 2>%s.err; "
-    .. "echo $? > %s.status) &"):format(sim.quote(endpoint), pre and (pre .. "; ") or "", tag, cmd,
-    tag, tag, tag)))
+  assert(os.execute(("(QXT_ENDPOINT=%s QXT_APIKEY=%s sh -c '%secho $$ > %s.pid; exec %s' >%s.out 2>%s.err; "
+    .. "echo $? > %s.status) &"):format(sim.quote(endpoint), sim.quote(sim.apikey()),
+    pre and (pre .. "; ") or "", tag, cmd, tag, tag, tag)))
   local pid
   for _ = 1, 500 do
     pid = sim.read_file(tag .. ".pid")
