@@ -20,12 +20,7 @@ local MAX_RSS_MB = tonumber(os.getenv("QXTV_RSS_LIMIT_MB") or "200")
 
 local function pause(s) qxt.sleep(s) end
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local tmpdir = sim.tmpdir
 
 -- Starts drill_server MODE [args]; returns { url, endpoint, stop }.
 local function drill(mode, args)

@@ -12,12 +12,7 @@ local OUTCOMES = { "consistent", "inconsistent", "invalid", "unverified" }
 local NAMES = { "张三", "李四", "王五", "赵六", "孙七", "周八", "吴九", "郑十", "王芳", "陈静" }
 local CONCURRENCY = 32
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local tmpdir = sim.tmpdir
 
 local function sleep(s) qxt.sleep(s) end
 

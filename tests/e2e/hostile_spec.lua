@@ -15,12 +15,7 @@ local OUTCOMES = { "consistent", "inconsistent", "invalid", "unverified" }
 -- scripts/valgrind.sh lifts the limit: memcheck's own memory would count.
 local MAX_RSS_MB = tonumber(os.getenv("QXTV_RSS_LIMIT_MB") or "200")
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local tmpdir = sim.tmpdir
 
 local function read_rows(path)
   local reader = csv.open(path, { columns = false, encoding = "utf-8" })

@@ -9,18 +9,9 @@ local sim = require("tests.helpers.sim")
 
 local OUTCOMES = { "consistent", "inconsistent", "invalid", "unverified" }
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local tmpdir = sim.tmpdir
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
-end
+local write_file = sim.write_file
 
 local function read_rows(path)
   -- not the outputs made links to /dev/full below, an endless file

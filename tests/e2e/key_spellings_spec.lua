@@ -15,12 +15,7 @@ local KEY = "Qx7pT2mZ9vL4rW8nC6yB1dF5hJ3kS0aE"
 local INPUT = "scripts/data/applicants.csv"
 local DRILL = sim.qxtv():gsub("/[^/]*$", "") .. "/tests/drill_server"
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local tmpdir = sim.tmpdir
 
 local function files_under(dir)
   local list = {}

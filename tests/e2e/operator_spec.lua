@@ -4,12 +4,7 @@ local sim = require("tests.helpers.sim")
 
 local qxtv = sim.qxtv()
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local tmpdir = sim.tmpdir
 
 describe("qxtv repl", function()
   it("evaluates lines and prints verify() results as tables", function()

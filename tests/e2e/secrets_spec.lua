@@ -20,12 +20,7 @@ local KEY = "Qx7pT2mZ9vL4rW8nC6yB1dF5hJ3kS0aE"        -- 32 characters, nowhere 
 local SINKS = { ["consistent.csv"] = true, ["inconsistent.csv"] = true, ["invalid.csv"] = true,
                 ["unverified.csv"] = true }
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local tmpdir = sim.tmpdir
 
 -- Every regular file under dir, as paths.
 local function files_under(dir)

@@ -6,12 +6,7 @@ local sim = require("tests.helpers.sim")
 
 local _M = {}
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. sim.quote(d)))
-  return d
-end
+local tmpdir = sim.tmpdir
 
 --- Starts drill_server MODE [ARGS] (e.g. "--tls CERT KEY", shell words);
 --- returns { url, endpoint, stop }.

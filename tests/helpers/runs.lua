@@ -7,13 +7,7 @@ local sim = require("tests.helpers.sim")
 
 local _M = {}
 
---- A fresh empty directory.
-function _M.tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. sim.quote(d)))
-  return d
-end
+_M.tmpdir = sim.tmpdir
 
 --- Output of a shell command, first line.
 function _M.line(cmd)

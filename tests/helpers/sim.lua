@@ -36,6 +36,21 @@ local function read_file(path)
 end
 _M.read_file = read_file
 
+--- Writes text to path (raises on failure).
+function _M.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(text))
+  assert(f:close())
+end
+
+--- A fresh empty directory.
+function _M.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. shell_quote(d)))
+  return d
+end
+
 local function pause(s)
   if qxt and qxt.sleep then qxt.sleep(s) else os.execute("sleep " .. s) end
 end

@@ -5,12 +5,9 @@
 local csv = require("qxt.csv")
 local input = require("qxt.input")
 local iconv = require("qxt.iconv")
+local sim = require("tests.helpers.sim")
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(text))
-  assert(f:close())
-end
+local write_file = sim.write_file
 
 local function gb18030(s)
   return (assert(assert(iconv.new("GB18030", "UTF-8")):convert(s)))
