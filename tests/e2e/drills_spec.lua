@@ -10,8 +10,6 @@ local cjson = require("cjson")
 local sim = require("tests.helpers.sim")
 
 local qxtv = sim.qxtv()
-local BUILD = qxtv:gsub("/[^/]*$", "")
-local DRILL = BUILD .. "/tests/drill_server"
 local M, N = "13972565391", "张三"
 -- Upper bounds on how long a drill takes stretch under scripts/valgrind.sh.
 local SLACK = os.getenv("QXTV_SLOW") and 4 or 1
@@ -22,31 +20,7 @@ local function pause(s) qxt.sleep(s) end
 
 local tmpdir = sim.tmpdir
 
--- Starts drill_server MODE [args]; returns { url, endpoint, stop }.
-local function drill(mode, args)
-  local dir = tmpdir()
-  local cmd = ("%s %s --port-file %s/port %s >%s/out 2>&1 & echo $! >%s/pid"):format(
-    DRILL, mode, dir, args or "", dir, dir)
-  assert(os.execute(cmd))
-  local port
-  for _ = 1, 200 do
-    port = sim.read_file(dir .. "/port")
-    if port and port:match("^%d+") then break end
-    pause(0.02)
-  end
-  assert(port and port:match("^%d+"), "drill_server did not start: " .. tostring(sim.read_file(dir .. "/out")))
-  local pid = sim.read_file(dir .. "/pid"):match("%d+")
-  local scheme = args and args:find("--tls", 1, true) and "https" or "http"
-  local d = { url = scheme .. "://127.0.0.1:" .. port:match("%d+") }
-  d.endpoint = d.url .. "/Phone_TwoElements"
-  function d.stop()
-    -- The server and its children (one per connection, which would
-    -- otherwise end when their client goes, or after 120 s).
-    os.execute("pkill -P " .. pid .. " 2>/dev/null; kill " .. pid .. " 2>/dev/null")
-    os.execute("rm -rf " .. dir)
-  end
-  return d
-end
+local drill = require("tests.helpers.drill").start
 
 -- Peak resident memory of this process (the engine running the spec), MB.
 local function peak_mb()

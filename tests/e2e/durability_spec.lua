@@ -4,8 +4,8 @@
 -- exactly one output, and no answer in the journal may be paid for again.
 local cjson = require("cjson")
 local csv = require("qxt.csv")
-local jcore = require("qxt.journal.core")
 local sim = require("tests.helpers.sim")
+local runs = require("tests.helpers.runs")
 
 local KEY = os.getenv("QXTV_TEST_APIKEY")
 local OUTCOMES = { "consistent", "inconsistent", "invalid", "unverified" }
@@ -99,13 +99,7 @@ local function finish(h, limit)
   return nil
 end
 
-local function header(path)
-  local db = jcore.open(path)
-  local t = {}
-  for _, row in ipairs(db:prepare("SELECT key, value FROM header"):all()) do t[row.key] = row.value end
-  db:close()
-  return t
-end
+local header = runs.journal_header
 
 local function mode(path)
   local p = io.popen("stat -c %a " .. path)

@@ -5,7 +5,6 @@
 -- status 2 and the pid of the run that holds it; the first run must finish
 -- as if alone. A run killed with SIGKILL must block nothing.
 local cjson = require("cjson")
-local jcore = require("qxt.journal.core")
 local runs = require("tests.helpers.runs")
 local sim = require("tests.helpers.sim")
 
@@ -32,13 +31,7 @@ local function command(input, out, extra)
     sim.qxtv(), input, out, extra or "")
 end
 
-local function header(path)
-  local db = jcore.open(path)
-  local t = {}
-  for _, row in ipairs(db:prepare("SELECT key, value FROM header"):all()) do t[row.key] = row.value end
-  db:close()
-  return t
-end
+local header = runs.journal_header
 
 local function has(text, part)
   return text ~= nil and text:find(part, 1, true) ~= nil

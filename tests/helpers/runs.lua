@@ -9,6 +9,15 @@ local _M = {}
 
 _M.tmpdir = sim.tmpdir
 
+--- The header table of the journal at path, as { key = value }.
+function _M.journal_header(path)
+  local db = require("qxt.journal.core").open(path)
+  local t = {}
+  for _, row in ipairs(db:prepare("SELECT key, value FROM header"):all()) do t[row.key] = row.value end
+  db:close()
+  return t
+end
+
 --- Output of a shell command, first line.
 function _M.line(cmd)
   local p = io.popen(cmd)
