@@ -196,6 +196,15 @@ function _M.run(opts)
   -- Asks the provider, retrying by policy; returns the final result.
   local function query(record)
     local attempt, charged = 0, 0     -- charged: attempts possibly charged so far
+    if jnl then
+      -- Earlier runs of this journal count: resuming is no licence to pay again.
+      charged = jnl:possibly_charged_before(record.seq)
+      local cap = retry.resend_cap(policy)
+      if charged > cap then
+        return unsent(("possibly charged %d time(s) by earlier runs of this journal; not sent again "
+                       .. "(re-sends allowed: %d, see --resend-possibly-charged)"):format(charged, cap))
+      end
+    end
     while true do
       if halted then return unsent("halted: " .. halted) end
       if jnl and stopped() then return unsent("interrupted (" .. interrupted .. ") before it was sent") end

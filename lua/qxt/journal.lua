@@ -43,7 +43,16 @@ CREATE TABLE answers (
   at INTEGER NOT NULL);         -- when answered, seconds since 1970 (UTC)
 CREATE TABLE inflight (         -- a query sent and not answered yet
   seq INTEGER PRIMARY KEY, attempt INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE uncertain (        -- attempts possibly charged, by record
+  seq INTEGER PRIMARY KEY, times INTEGER NOT NULL);
 ]]
+
+-- A record's attempts that were possibly charged, over every run: a resumed
+-- run re-sends one only as often as the retry policy allows in all.
+-- (Its own statement: journals made before it get the table on reopen.)
+local UNCERTAIN = [[
+CREATE TABLE IF NOT EXISTS uncertain (  -- attempts possibly charged, by record
+  seq INTEGER PRIMARY KEY, times INTEGER NOT NULL)]]
 
 -- Built when a journal is resumed, not while it is first written: inserts
 -- of random hashes into an index touch a page each, which would multiply
@@ -96,6 +105,8 @@ local function prepare(self)
                      .. "attempts, rule, sink, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
     mark = db:prepare("INSERT OR REPLACE INTO inflight (seq, attempt, at) VALUES (?, ?, ?)"),
     unmark = db:prepare("DELETE FROM inflight WHERE seq = ?"),
+    uncertain = db:prepare("INSERT INTO uncertain (seq, times) VALUES (?, 1) "
+                           .. "ON CONFLICT (seq) DO UPDATE SET times = times + 1"),
     bump = db:prepare("UPDATE header SET value = value + ? WHERE key = ?"),
     header = db:prepare("SELECT value FROM header WHERE key = ?"),
   }
@@ -199,6 +210,7 @@ local function reopen(path, keypath, opts)
     return refuse("the flow changed since it was written (script or options)")
   end
   db:exec(PAIR_INDEX)
+  db:exec(UNCERTAIN)
   db:exec("PRAGMA synchronous = FULL")
   return db, key
 end
@@ -234,6 +246,10 @@ local function open_locked(path, opts)
   for _, row in ipairs(db:prepare("SELECT seq FROM inflight"):all()) do
     self.stale[row.seq] = true
     self.stale_count = self.stale_count + 1
+  end
+  self.uncertain = {}
+  for _, row in ipairs(db:prepare("SELECT seq, times FROM uncertain"):all()) do
+    self.uncertain[row.seq] = row.times
   end
   if present then
     self.st.bump:run(1, "runs")
@@ -391,6 +407,13 @@ function Journal:sending(seq, attempt)
   return again == true
 end
 
+--- How many queries for record seq earlier runs of this journal possibly
+--- paid for: those that came back possibly charged, and one left in flight
+--- by a crash. Call it before sending() for the record.
+function Journal:possibly_charged_before(seq)
+  return (self.uncertain[seq] or 0) + (self.stale[seq] and 1 or 0)
+end
+
 --- A query came back without an answer worth keeping: no longer in flight
 --- (written with the next commit; nothing waits for it). A result that was
 --- possibly charged (sent, no answer about the person asked) is counted in
@@ -401,6 +424,7 @@ function Journal:sent_back(seq, result)
   add(batch, { self.st.unmark, seq, n = 2 })
   if result and result.possibly_charged then
     add(batch, { self.st.bump, 1, "possibly_charged", n = 3 })
+    add(batch, { self.st.uncertain, seq, n = 2 })
     self.possibly_charged = (self.possibly_charged or 0) + 1
   end
 end

@@ -169,7 +169,7 @@ function _M.policy(opts)
     end
     return math.max(0, math.min(max_delay, delay))
   end
-  made[policy] = true
+  made[policy] = resend
   return policy
 end
 
@@ -207,10 +207,17 @@ function _M.from(x, opts)
       end
       return delay
     end
-    made[policy] = true
+    made[policy] = resend
     return policy
   end
   error("retry.from: expected a table of options or a function, got " .. type(x), 2)
+end
+
+--- retry.resend_cap(policy) -> how many times the policy lets a possibly
+-- charged request be sent again (the default for a policy made elsewhere).
+-- qxt.flow asks it before re-sending what earlier runs possibly paid for.
+function _M.resend_cap(policy)
+  return made[policy] or _M.defaults.resend_possibly_charged
 end
 
 --- retry.is_final(result) -> boolean: true when no policy may retry result.

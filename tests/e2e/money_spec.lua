@@ -80,6 +80,35 @@ describe("money, end to end", function()
     os.execute("rm -rf " .. dir .. " " .. input)
   end)
 
+  it("--resume does not pay again for what earlier runs possibly paid for, unless allowed", function()
+    local slow = sim.start{ "--people", PEOPLE, "--latency", "1500ms" }
+    local input, dir = input_of(5), tmpdir()
+    local _, err, status = run(slow.endpoint, input, dir, "--quiet")
+    local first = slow:stats().requests
+    slow:stop()
+    assert.are.equal(0, status, err)
+    assert.are.equal(10, first)                       -- sent, then re-sent once
+
+    local fast = sim.start{ "--people", PEOPLE }
+    _, err, status = run(fast.endpoint, input, dir, "--quiet --resume")
+    assert.are.equal(0, status, err)
+    assert.are.equal(0, fast:stats().requests)
+    local unverified = rows(dir .. "/unverified.csv")
+    assert.are.equal(5, #unverified)
+    for _, row in ipairs(unverified) do
+      assert.matches("possibly charged 2 time%(s%) by earlier runs of this journal; not sent again", row.reason)
+    end
+
+    -- Said explicitly, once more is allowed; answered now, they are kept.
+    _, err, status = run(fast.endpoint, input, dir, "--quiet --resume --resend-possibly-charged 2")
+    local asked = fast:stats().requests
+    fast:stop()
+    assert.are.equal(0, status, err)
+    assert.are.equal(5, asked)
+    assert.are.equal(5, #rows(dir .. "/consistent.csv"))
+    os.execute("rm -rf " .. dir .. " " .. input)
+  end)
+
   it("answers naming another mobile are never verdicts, and a resume asks again", function()
     local wrong = sim.start{ "--people", PEOPLE, "--wrong-mobile-rate", "1" }
     local input, dir = input_of(20), tmpdir()
