@@ -11,7 +11,7 @@ local sim = require("tests.helpers.sim")
 
 local qxtv = sim.qxtv()
 local M, N = "13972565391", "张三"
--- Upper bounds on how long a drill takes stretch under scripts/valgrind.sh.
+-- Upper bounds on how long a drill takes stretch under tests/tools/valgrind.sh.
 local SLACK = os.getenv("QXTV_SLOW") and 4 or 1
 -- Peak RSS of the engine running the drills; lifted under valgrind too.
 local MAX_RSS_MB = tonumber(os.getenv("QXTV_RSS_LIMIT_MB") or "200")

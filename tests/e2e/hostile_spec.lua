@@ -12,7 +12,7 @@ local sim = require("tests.helpers.sim")
 
 local DIR = "tests/data/hostile/"
 local OUTCOMES = { "consistent", "inconsistent", "invalid", "unverified" }
--- scripts/valgrind.sh lifts the limit: memcheck's own memory would count.
+-- tests/tools/valgrind.sh lifts the limit: memcheck's own memory would count.
 local MAX_RSS_MB = tonumber(os.getenv("QXTV_RSS_LIMIT_MB") or "200")
 
 local tmpdir = sim.tmpdir

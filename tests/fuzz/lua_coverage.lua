@@ -3,7 +3,7 @@
 -- runs DRIVER (csv_driver.lua, clean_driver.lua) on every file in the DIRs
 -- under a line hook, and prints, per module file, the lines run out of the
 -- lines that hold code (those luac5.4 lists instructions for). Used by
--- scripts/fuzz.sh after the Lua harnesses; a driver failure is reported,
+-- tests/tools/fuzz.sh after the Lua harnesses; a driver failure is reported,
 -- not raised (the fuzzer itself is the judge of those).
 local driver_path, modules = arg[1], arg[2]
 assert(driver_path and modules, "usage: lua_coverage.lua DRIVER MODULE[,MODULE...] DIR...")

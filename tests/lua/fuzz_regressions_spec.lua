@@ -1,4 +1,4 @@
--- Inputs the fuzzers (tests/fuzz, scripts/fuzz.sh) found breaking a
+-- Inputs the fuzzers (tests/fuzz, tests/tools/fuzz.sh) found breaking a
 -- promise, kept as plain specs so `scripts/test.sh` replays them on every
 -- run. The crashing inputs themselves are in tests/fuzz/corpus/.
 local clean = require("qxt.clean")

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# scripts/sanitize.sh [CTEST ARGS...] -- builds the project with
+# tests/tools/sanitize.sh [CTEST ARGS...] -- builds the project with
 # AddressSanitizer and UndefinedBehaviorSanitizer (-DQXTV_SANITIZE=ON) into
 # build-asan/ and runs the whole ctest suite there: every spec then runs in
 # the sanitized qxtv against the sanitized qxt-sim. Any report (a memory
 # error, undefined behaviour, a leak at exit) fails the test that caused
-# it. CC=clang scripts/sanitize.sh uses clang (in build-asan-clang). See
+# it. CC=clang tests/tools/sanitize.sh uses clang (in build-asan-clang). See
 # docs/hardening.md.
 set -euo pipefail
-. "$(dirname "$0")/lib/setup.sh"
+. "$(dirname "$0")/../../scripts/lib/setup.sh"
 
 # One build directory per compiler: build-asan (cc), build-asan-clang...
 QXTV_BUILD=${QXTV_ASAN_BUILD:-$QXTV_ROOT/build-asan${CC:+-$(basename "$CC")}}

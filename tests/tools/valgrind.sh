@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/valgrind.sh [SPEC...] -- runs the end-to-end specs (tests/e2e by
+# tests/tools/valgrind.sh [SPEC...] -- runs the end-to-end specs (tests/e2e by
 # default) with every qxtv process under valgrind's memcheck: the engine
 # running busted, and each `qxtv` a spec starts (through a wrapper put
 # first as QXTV_BIN). Passes when the specs pass and no process had a
@@ -8,7 +8,7 @@
 # lifted (memcheck's own memory would count) and the drills' time bounds
 # stretched. See docs/hardening.md.
 set -euo pipefail
-. "$(dirname "$0")/lib/setup.sh"
+. "$(dirname "$0")/../../scripts/lib/setup.sh"
 
 install_missing "${QXTV_PACKAGES[@]}" valgrind
 build_project

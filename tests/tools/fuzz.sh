@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/fuzz.sh [SECONDS] [HARNESS...] -- builds the libFuzzer harnesses
+# tests/tools/fuzz.sh [SECONDS] [HARNESS...] -- builds the libFuzzer harnesses
 # (tests/fuzz, clang with ASan+UBSan) into build-fuzz/ and runs each for
 # SECONDS (default 60) on a copy of its seed corpus (tests/fuzz/corpus/NAME).
 # A crash leaves its input in build-fuzz/fuzz/NAME/ and the script exits 1;
@@ -8,7 +8,7 @@
 # when they are worth keeping). At the end, the share of the Lua library's
 # lines the CSV and cleaner corpora reach. See docs/hardening.md.
 set -euo pipefail
-. "$(dirname "$0")/lib/setup.sh"
+. "$(dirname "$0")/../../scripts/lib/setup.sh"
 
 SECONDS_EACH=${1:-60}
 shift || true

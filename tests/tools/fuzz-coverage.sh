@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# scripts/fuzz-coverage.sh -- how much of the C code under fuzzing the
+# tests/tools/fuzz-coverage.sh -- how much of the C code under fuzzing the
 # corpora reach: builds the harnesses with clang's source-based coverage
 # into build-fuzzcov/, replays each corpus (the seeds in tests/fuzz/corpus
-# and what scripts/fuzz.sh added in build-fuzz/), and prints llvm-cov's
+# and what tests/tools/fuzz.sh added in build-fuzz/), and prints llvm-cov's
 # report for the files the harnesses target. See docs/hardening.md.
 set -euo pipefail
-. "$(dirname "$0")/lib/setup.sh"
+. "$(dirname "$0")/../../scripts/lib/setup.sh"
 
 COV_BUILD=$QXTV_ROOT/build-fuzzcov
 HARNESSES=(fuzz_result fuzz_csv fuzz_clean fuzz_sim_api fuzz_sim_http)
