@@ -5,7 +5,7 @@
 #ifndef QXT_CODES_H
 #define QXT_CODES_H
 
-/* Codes as documented by the provider (see QXT-API.md). */
+/* Codes as documented by the provider (see docs/provider-api.md). */
 enum {
     QXT_OK            = 0,   /* success: result.Status holds the verdict */
     QXT_BAD_PARAM     = 1,   /* parameter missing, apikey or mobile wrong */

@@ -2,9 +2,8 @@
  * runs a script's main chunk under lua_pcall (as lua.c does), then runs the
  * loop until every task has ended. */
 #include "lqxt.h"
-#include "lcsv_reader.h"
+#include "lcsv.h"
 #include "linput.h"
-#include "lcsv_writer.h"
 #include "edit.h"
 #include "http.h"
 #include "lsandbox.h"
@@ -193,7 +192,7 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     preload(e->L, "qxt.sandbox.core", luaopen_qxt_sandbox_core, NULL);
     preload(e->L, "qxt.csv.core", luaopen_qxt_csv_core, NULL);
     preload(e->L, "qxt.input.core", luaopen_qxt_input_core, NULL);
-    preload(e->L, "qxt.csv_writer.core", luaopen_qxt_csv_writer_core, NULL);
+    preload(e->L, "qxt.csv.writer.core", luaopen_qxt_csv_writer_core, NULL);
 #ifdef QXTV_HAVE_ICONV
     preload(e->L, "qxt.iconv", luaopen_qxt_iconv, NULL);
 #endif

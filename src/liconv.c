@@ -19,18 +19,18 @@
 
 #define CONVERTER_MT "qxt.iconv.converter"
 
-typedef struct Converter {
+struct converter {
     iconv_t cd;        /* (iconv_t)-1 once closed */
-} Converter;
+};
 
 #define IS_OPEN(c) ((c)->cd != (iconv_t)-1)
 
-static Converter *checkconverter(lua_State *L) {
-    return (Converter *)luaL_checkudata(L, 1, CONVERTER_MT);
+static struct converter *check_converter(lua_State *L) {
+    return (struct converter *)luaL_checkudata(L, 1, CONVERTER_MT);
 }
 
-static Converter *checkopen(lua_State *L) {
-    Converter *c = checkconverter(L);
+static struct converter *check_open(lua_State *L) {
+    struct converter *c = check_converter(L);
     if (!IS_OPEN(c))
         luaL_argerror(L, 1, "converter is closed");
     return c;
@@ -43,7 +43,7 @@ static int iconv_new(lua_State *L) {
     const char *from = luaL_checkstring(L, 2);
     /* The userdata exists before the descriptor, so a failing allocation
      * cannot leak it. */
-    Converter *c = (Converter *)lua_newuserdatauv(L, sizeof(Converter), 0);
+    struct converter *c = (struct converter *)lua_newuserdatauv(L, sizeof(struct converter), 0);
     c->cd = (iconv_t)-1;
     luaL_setmetatable(L, CONVERTER_MT);
     c->cd = iconv_open(to, from);
@@ -65,7 +65,7 @@ static int iconv_new(lua_State *L) {
  * On an invalid sequence: nil, message, position (1-based byte index in
  * `s`), and the converter is reset so it can be used again. */
 static int converter_convert(lua_State *L) {
-    Converter *c = checkopen(L);
+    struct converter *c = check_open(L);
     size_t len;
     const char *s = luaL_checklstring(L, 2, &len);
     char *in = (char *)s;              /* iconv's prototype is not const */
@@ -105,7 +105,7 @@ static int converter_convert(lua_State *L) {
 /* converter:reset() -> converter: back to the initial shift state,
  * forgetting any state of the previous input. */
 static int converter_reset(lua_State *L) {
-    Converter *c = checkopen(L);
+    struct converter *c = check_open(L);
     iconv(c->cd, NULL, NULL, NULL, NULL);
     lua_settop(L, 1);
     return 1;
@@ -113,7 +113,7 @@ static int converter_reset(lua_State *L) {
 
 /* converter:close(); also __gc and __close. Closing twice is harmless. */
 static int converter_close(lua_State *L) {
-    Converter *c = checkconverter(L);
+    struct converter *c = check_converter(L);
     if (IS_OPEN(c)) {
         iconv_close(c->cd);
         c->cd = (iconv_t)-1;
@@ -122,7 +122,7 @@ static int converter_close(lua_State *L) {
 }
 
 static int converter_tostring(lua_State *L) {
-    Converter *c = checkconverter(L);
+    struct converter *c = check_converter(L);
     if (IS_OPEN(c))
         lua_pushfstring(L, "iconv converter (%p)", (void *)c);
     else

@@ -92,7 +92,7 @@ struct lresult_query {
 /* Prepares the decoder (a private lua-cjson instance) in L's registry. */
 void lresult_open(lua_State *L);
 
-/* Pushes verify()'s result table for resp (see DESIGN.md) onto L. */
+/* Pushes verify()'s result table for resp (see docs/lua-api.md) onto L. */
 void lresult_push(lua_State *L, const struct lresult_query *q, const struct http_response *resp);
 
 #endif

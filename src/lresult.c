@@ -1,6 +1,6 @@
 /* lresult.c -- the response decoder: turns what the transport got into
- * verify()'s result table (DESIGN.md). JSON is parsed by lua-cjson; this
- * file only decides what the parsed value means. Tolerates what QXT-API.md
+ * verify()'s result table (docs/lua-api.md). JSON is parsed by lua-cjson; this
+ * file only decides what the parsed value means. Tolerates what docs/provider-api.md
  * lists: code as a string, a null or missing result, any content type, a
  * non-200 status carrying JSON. Anything else without a valid code is a
  * transport failure, never an error raised into the script.

@@ -41,7 +41,7 @@ end
 local FINAL_CODES = { [0] = "ok", [1] = "input", [-2] = "input", [-3] = "input",
                       [-1] = "account", [-5] = "account", [-9] = "account" }
 
---- The defaults of DESIGN.md: -8 and transport failures, 5 attempts in all,
+--- The defaults (docs/codes.md, docs/lua-api.md): -8 and transport failures, 5 attempts in all,
 -- 0.2 s doubling (capped at 10 s), +-10% jitter; a possibly charged request
 -- re-sent once.
 _M.defaults = { on = { -8, "transport" }, attempts = 5, backoff = 0.2, factor = 2,

@@ -1,6 +1,6 @@
 -- qxt.route: where a record goes once its outcome is known.
 --
--- The four outcomes of DESIGN.md, decided from the record and its result:
+-- The four outcomes (docs/flows.md), decided from the record and its result:
 --   consistent    the carrier says the number belongs to the name (一致)
 --   inconsistent  it does not (不一致)
 --   invalid       rejected before sending, or the provider said the input

@@ -23,7 +23,7 @@ size_t text_utf8_count(const char *s, size_t len);
  * frees. NULL only when out of memory. */
 char *text_utf8_sanitize(const char *s, size_t len, size_t *outlen);
 
-/* Masks for logs (DESIGN.md: "139****5391", "张*"). Each writes a
+/* Masks for logs (docs/lua-api.md, lua/qxt/mask.lua: "139****5391", "张*"). Each writes a
  * NUL-terminated, well-formed UTF-8 string into out (truncated to outsz)
  * and returns out.
  *  - mobile: 8 characters or more keep the first 3 and last 4 characters

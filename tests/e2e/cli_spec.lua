@@ -7,7 +7,7 @@ local KEY = os.getenv("QXTV_TEST_APIKEY")
 local qxtv = sim.qxtv()
 
 describe("qxtv check", function()
-  it("--json prints the DESIGN.md result object with every field", function()
+  it("--json prints the result object of docs/lua-api.md with every field", function()
     local out, err, status = sim.run(qxtv .. " check --json 13972565391 张三")
     assert.are.equal(0, status, err)
     local r = cjson.decode(out)

@@ -1,4 +1,4 @@
--- verify(): the result contract (DESIGN.md), in and outside tasks, many in
+-- verify(): the result contract (docs/lua-api.md), in and outside tasks, many in
 -- flight, keep-alive, and the apikey never coming back.
 local sim = require("tests.helpers.sim")
 

@@ -1,5 +1,5 @@
 -- csv_driver.lua: what fuzz_csv.c runs on each input (through the real
--- lua/qxt/csv.lua). Raises when the reader breaks a promise:
+-- lua/qxt/csv/reader.lua). Raises when the reader breaks a promise:
 --  * it never raises on any data: a bad file is `nil, message`, a bad row
 --    is a row with an error;
 --  * rows are numbered 1, 2, 3... and their lines never go backwards;

@@ -1,5 +1,5 @@
 /* fuzz_csv.c -- libFuzzer harness for the streaming CSV reader
- * (lua/qxt/csv.lua): UTF-8, GB18030 (through qxt.iconv) and automatic
+ * (lua/qxt/csv/reader.lua): UTF-8, GB18030 (through qxt.iconv) and automatic
  * detection, any chunk size. The checks live in csv_driver.lua. */
 #include "fuzz_lua.h"
 

@@ -5,7 +5,7 @@
  *
  * The Lua interpreter is Debian's (not instrumented), so libFuzzer alone
  * would see no difference between two inputs that take different paths
- * through csv.lua. A line hook counts (previous line, this line) pairs of
+ * through qxt.csv. A line hook counts (previous line, this line) pairs of
  * Lua code into libFuzzer's extra-counters section: new edges in the Lua
  * library count as new coverage. Header-only: each harness is one file. */
 #ifndef QXT_FUZZ_LUA_H
@@ -21,6 +21,7 @@
 int luaopen_qxt_iconv(lua_State *L);
 int luaopen_qxt_csv_core(lua_State *L);
 int luaopen_qxt_csv_writer_core(lua_State *L);
+int luaopen_qxt_file(lua_State *L);
 int luaopen_qxt_input_core(lua_State *L);
 
 #define FUZZ_LUA_EDGES (1u << 16)
@@ -44,7 +45,7 @@ static void fuzz_lua_on_line(lua_State *L, lua_Debug *ar)
 }
 
 /* A Lua state with the standard libraries, qxt.iconv, qxt.csv.core,
- * qxt.csv_writer.core and qxt.input.core preloaded, the project's lua/
+ * qxt.csv.writer.core, qxt.file and qxt.input.core preloaded, the project's lua/
  * first on package.path, and the function returned by the driver file in
  * the registry (returned as a reference). Exits on any failure: a harness
  * that cannot start must not look like a clean run. */
@@ -62,7 +63,9 @@ static lua_State *fuzz_lua_open(const char *driver, int *ref)
     lua_pushcfunction(L, luaopen_qxt_csv_core);
     lua_setfield(L, -2, "qxt.csv.core");
     lua_pushcfunction(L, luaopen_qxt_csv_writer_core);
-    lua_setfield(L, -2, "qxt.csv_writer.core");
+    lua_setfield(L, -2, "qxt.csv.writer.core");
+    lua_pushcfunction(L, luaopen_qxt_file);       /* csv.writer opens files private */
+    lua_setfield(L, -2, "qxt.file");
     lua_pushcfunction(L, luaopen_qxt_input_core);
     lua_setfield(L, -2, "qxt.input.core");
     lua_pop(L, 1);

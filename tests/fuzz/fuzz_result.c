@@ -5,7 +5,7 @@
  * Input: byte 0 picks the HTTP status, whether a response arrived at all,
  * whether the request had gone out whole, and whether the apikey is set;
  * the rest is the body (or the transport's error text). Checks the result
- * table's contract (DESIGN.md): always a table with a class and a reason; a
+ * table's contract (docs/lua-api.md): always a table with a class and a reason; a
  * code exactly when the class is neither transport nor mismatch;
  * possibly_charged exactly for a mismatch or a transport failure after
  * sending; `consistent` only for 一致/不一致; the apikey never in raw or

@@ -1,4 +1,4 @@
--- qxt.csv.core (src/lcsv_reader.c): the reader splits a plain line in C
+-- qxt.csv.core (src/lcsv.c): the reader splits a plain line in C
 -- when the buffer holds it, else in Lua. Read in 1-byte chunks, the buffer
 -- hardly ever holds a whole next line, so the Lua path does nearly all the
 -- work; in 64 KiB chunks, the C path does: both must read the same rows,
@@ -64,5 +64,45 @@ describe("csv.core.next_row", function()
     assert.are.same({ 4, 0 }, { core.next_row("1,2", 4, true, names) })
     local pos, lines, row = core.next_row("1,2\r", 1, true, names)
     assert.are.same({ 6, 1, { a = "1", b = "2" } }, { pos, lines, row })
+  end)
+end)
+
+-- Plain lines are split by one function (split_fields in src/lcsv.c),
+-- whether next_row reads them, or the Lua reader hands over a line it read
+-- itself (the header, a line in the last chunk, an unterminated quote's
+-- first line): core.split is that function.
+describe("csv.core.split", function()
+  it("splits at every comma, trims nothing, keys by name then by number", function()
+    local names = { "a", "b" }
+    assert.are.same({ { a = " 1", b = "", [3] = "x " }, 3 }, { core.split(" 1,,x ", names) })
+    assert.are.same({ { "" }, 1 }, { core.split("") })
+    assert.are.same({ { "p", "q", "" }, 3 }, { core.split("p,q,") })
+  end)
+
+  it("gives the same row as next_row for the same line", function()
+    local names = { "id", "mobile", "name" }
+    local line = "7,13972565391,张三,extra"
+    local _, _, row, n = core.next_row(line .. "\n", 1, false, names)
+    assert.are.same({ row, n }, { core.split(line, names) })
+  end)
+
+  it("is the reader's splitter on every path: header and rows in tiny chunks", function()
+    local data = "mobile,name\n139,张三\n138,李四"
+    local r = assert(csv.reader(chunks(data, 1), { encoding = "utf-8", chunk_size = 1 }))
+    assert.are.same({ "mobile", "name" }, r:header())
+    local rows = {}
+    for row in r:rows() do rows[#rows + 1] = row end
+    assert.are.same({ (core.split("139,张三", r:header())), (core.split("138,李四", r:header())) }, rows)
+  end)
+end)
+
+describe("qxt.csv: one folder", function()
+  it("is the front of reader, columns, decode and writer in lua/qxt/csv/", function()
+    local columns = require("qxt.csv.columns")
+    assert.are.equal(columns.map, csv.map_columns)
+    assert.are.equal(columns.MOBILE_COLUMNS, csv.MOBILE_COLUMNS)
+    assert.are.equal(require("qxt.csv.reader").open, csv.open)
+    assert.are.equal(require("qxt.csv.writer").new, csv.writer)
+    assert.is_function(require("qxt.csv.decode").cr_source)
   end)
 end)

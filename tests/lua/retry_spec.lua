@@ -68,7 +68,7 @@ describe("retry.policy", function()
     assert.is_number(p({ code = "-8", class = "transient" }, 1))
   end)
 
-  it("follows DESIGN.md by default: -8 and transport, 5 attempts, 0.2 s doubling", function()
+  it("follows docs/codes.md by default: -8 and transport, 5 attempts, 0.2 s doubling", function()
     local p = retry.policy{ random = fixed(0.5) }
     assert.is_true(math.abs(p(TRANSIENT, 1) - 0.2) < 1e-9)
     assert.is_true(math.abs(p(TRANSPORT, 2) - 0.4) < 1e-9)

@@ -1,10 +1,10 @@
--- qxt.csv_writer: the CSV writer behind qxt.csv.writer and qxt.csv.cell
--- (split from the reader: one concept per file). See qxt.csv for the
--- format: RFC 4180 quoting only where needed, and the formula-injection
--- guard for spreadsheets. The per-row work (quoting, the guard, number
--- formatting, buffering) is in C: qxt.csv_writer.core (src/lcsv_writer.c).
+-- qxt.csv.writer: the CSV writer behind csv.writer and csv.cell. See
+-- lua/qxt/csv/init.lua for the format: RFC 4180 quoting only where needed,
+-- and the formula-injection guard for spreadsheets. The per-row work
+-- (quoting, the guard, number formatting, buffering) is in C:
+-- qxt.csv.writer.core (src/lcsv_write.c).
 
-local core = require("qxt.csv_writer.core")
+local core = require("qxt.csv.writer.core")
 local private = require("qxt.file").open_private
 
 local _M = {}

@@ -1,72 +1,20 @@
--- qxt.csv: a streaming RFC 4180 reader and a spreadsheet-safe writer.
---
--- Line ends: LF, CRLF, and CR alone (old Mac exports) are all understood.
---
--- Reading:
---   local reader = assert(csv.open("applicants.csv", { encoding = "auto" }))
---   reader:header()     --> { "手机号", "姓名", "备注" }
---   reader:mapping()    --> { mobile = "手机号", name = "姓名" }
---   for row, line, n, err in reader:rows() do ... end
---
--- `row` maps column names to text; `line` is the physical line where the
--- row starts, `n` the data row number (1 for the first row after the
--- header); `err` is nil, or says why the row is malformed (wrong number of
--- fields, unterminated quote, text after a closing quote, an over-long
--- line). A malformed row is still yielded, with what could be read, so the
--- caller can route it instead of losing it. The error is a fourth value, not
--- a field of `row`, because a CSV may well have a column called "error".
---
--- The file is read in chunks (opts.chunk_size, 64 KiB): memory stays
--- constant whatever the number of rows. One record may span chunks; a
--- record larger than opts.max_record_bytes (1 MiB) is reported as malformed
--- and reading resumes at the next line, so one stray quote cannot swallow
--- the rest of a file.
---
--- Encoding (opts.encoding): "utf-8", "gb18030" (also "gbk", "gb2312", of
--- which it is a superset) or "auto" (default), decided by evidence (the
--- rule and its error bounds are in qxt.input): for a file opened by path,
--- from all of its bytes before the first row is read; for a stream, from
--- the first qxt.input.STREAM_WINDOW bytes holding a non-ASCII byte (a UTF-8
--- BOM means UTF-8 at once). A file that is neither stops here with the line
--- and offset and the two ways out. Read as UTF-8 (decided or said), a row
--- holding a byte that is not UTF-8 comes with an error naming the column and
--- the byte's offset in the file (0-based), so it is rejected, never sent.
--- GB18030 conversion needs the `qxt.iconv` module; bytes GB18030 cannot
--- decode become U+FFFD, which qxt.clean rejects in a name or a mobile.
---
--- Integrity: a file opened by path is watched (qxt.input): reading raises
--- an error when it is truncated, grows, is rewritten or replaced while it
--- is read, and the rows after the change are not yielded.
---
--- Columns: the first non-blank row is the header. Column names are trimmed;
--- an empty name becomes "column_N", a repeated one gets "_2", "_3"... The
--- mobile and name columns are found by the names in csv.MOBILE_COLUMNS and
--- csv.NAME_COLUMNS (case-insensitive) or given as opts.columns = { mobile =
--- "联系电话", name = "客户姓名" }; opts.columns = false reads any CSV
--- without looking for them.
---
--- Writing:
---   local w = assert(csv.writer("out.csv", { "mobile", "name", "code" }))
---   w:write{ mobile = "13972565391", name = "张三", code = 0 }
---   w:close()
--- Cells are quoted only when needed (comma, quote, CR, LF, a leading or
--- trailing space). Against formula injection in spreadsheets, a cell that
--- starts with =, +, -, @, tab or CR gets a leading apostrophe ("'=1+1"),
--- except a plain number such as -8 or +86: provider codes are negative and
--- must stay numbers. Reading such a file back yields the apostrophe.
+-- qxt.csv.reader: the streaming CSV reader behind csv.reader and csv.open
+-- (the format, the options and the promises are documented in
+-- lua/qxt/csv/init.lua and docs/lua-api.md). The chunks come from
+-- qxt.csv.decode (safe read, UTF-8 check, GB18030, auto, old Mac line
+-- ends); the header's columns from qxt.csv.columns; plain lines are split
+-- in C (qxt.csv.core, src/lcsv.c), quoted and malformed records here.
 
-local next_row = require("qxt.csv.core").next_row
+local core = require("qxt.csv.core")
+local next_row, split = core.next_row, core.split
 local input = require("qxt.input")
 local decode = require("qxt.csv.decode")
+local columns = require("qxt.csv.columns")
 
 local _M = {}
 
-local byte, concat, find, format, gsub, lower, match, sub =
-  string.byte, table.concat, string.find, string.format, string.gsub, string.lower,
-  string.match, string.sub
-
-_M.MOBILE_COLUMNS = { "mobile", "phone", "手机号", "手机号码", "手机" }
-_M.NAME_COLUMNS = { "name", "姓名" }
+local byte, find, format, gsub, lower, sub =
+  string.byte, string.find, string.format, string.gsub, string.lower, string.sub
 
 _M.CHUNK_SIZE = 64 * 1024
 _M.MAX_RECORD_BYTES = 1024 * 1024
@@ -78,113 +26,6 @@ local ENCODINGS = { ["utf-8"] = "utf-8", utf8 = "utf-8", auto = "auto",
 -- Chunk sources (reading, decoding, checking bytes): qxt.csv.decode.
 local raw_source, utf8_checked, gb18030_source, auto_source, cr_source =
   decode.raw_source, decode.utf8_checked, decode.gb18030_source, decode.auto_source, decode.cr_source
-
-----------------------------------------------------------------------------
--- Header and column mapping
-
-local function trim(s)
-  return match(s, "^[%s\u{3000}]*(.-)[%s\u{3000}]*$")
-end
-
-local function column_names(fields)
-  local names, seen = {}, {}
-  for i, field in ipairs(fields) do
-    local name = trim(field)
-    if name == "" then
-      name = "column_" .. i
-    end
-    if seen[name] then
-      local k = 2
-      while seen[name .. "_" .. k] do
-        k = k + 1
-      end
-      name = name .. "_" .. k
-    end
-    seen[name] = true
-    names[i] = name
-  end
-  return names
-end
-
--- The columns among `names` that match one of `candidates`, compared
--- trimmed and case-insensitive on `raw` (the header cells as written, when
--- `names` made repeated ones unique), as a list of indexes.
-local function matching_columns(names, raw, candidates)
-  local wanted, found = {}, {}
-  for _, candidate in ipairs(candidates) do
-    wanted[lower(trim(candidate))] = true
-  end
-  for i, name in ipairs(names) do
-    if wanted[lower(trim(raw[i] or name))] then
-      found[#found + 1] = i
-    end
-  end
-  return found
-end
-
-local OPTION = { mobile = "--mobile-column", name = "--name-column" }
-
--- Why the columns `found` cannot all be the `field` column, and how to
--- say which one is: by a name that picks it alone.
-local function ambiguous(field, names, raw, found)
-  local list, picks = {}, {}
-  for k, i in ipairs(found) do
-    list[k] = format("'%s' (column %d)", names[i], i)
-    if #matching_columns(names, raw, { names[i] }) <= 1 then
-      picks[#picks + 1] = OPTION[field] .. " " .. names[i]
-    end
-  end
-  local way = "rename them in the file"
-  if #picks > 0 then
-    way = "say which with " .. concat(picks, " or ")
-      .. (#picks < #found and ", or rename the others in the file" or "")
-  end
-  return format("the header is ambiguous: %s and %s %s look like the %s column; %s "
-    .. "(in a flow: columns = { %s = ... })", concat(list, ", ", 1, #list - 1), list[#list],
-    #list == 2 and "both" or "all", field, way, field)
-end
-
---- csv.map_columns(names, columns [, raw]) -> { mobile = name, name = name } | nil, err
--- Finds the mobile and name columns among `names` (a header, or the keys of
--- a JSON object); `columns` is the explicit mapping of opts.columns (either
--- field may be absent); `raw` the header cells as written, when `names`
--- renamed repeated ones ("mobile" twice: "mobile", "mobile_2"). Shared with
--- the other sources.
---
--- Never a guess: two columns that both match (手机号 and mobile, name and
--- 姓名, or the same name twice) are an error naming both, with the way out:
--- say which with columns = { mobile = ... } (--mobile-column), where the
--- unique name of a repeated one ("mobile_2") picks it.
-function _M.map_columns(names, columns, raw)
-  columns = columns or {}
-  raw = raw or names
-  local map, missing = {}, {}
-  for _, field in ipairs({ "mobile", "name" }) do
-    local wanted = columns[field]
-    local candidates = wanted and { wanted }
-      or (field == "mobile" and _M.MOBILE_COLUMNS or _M.NAME_COLUMNS)
-    local found = matching_columns(names, raw, candidates)
-    if #found == 0 and wanted then
-      for i, name in ipairs(names) do
-        if name == wanted then
-          found[1] = i -- the unique name of a repeated column
-        end
-      end
-    end
-    if #found > 1 then
-      return nil, ambiguous(field, names, raw, found)
-    end
-    map[field] = found[1] and names[found[1]]
-    if not map[field] then
-      missing[#missing + 1] = format("no %s column (looked for %s)", field, concat(candidates, ", "))
-    end
-  end
-  if #missing > 0 then
-    return nil, format("%s; columns found: %s", concat(missing, "; "),
-      #names > 0 and concat(names, ", ") or "none")
-  end
-  return map
-end
 
 ----------------------------------------------------------------------------
 -- Record parsing
@@ -289,21 +130,6 @@ local function count_newlines(s, i, j)
   end
 end
 
-local function split_line(text)
-  local fields, n, s = {}, 0, 1
-  while true do
-    local c = find(text, ",", s, true)
-    n = n + 1
-    if c then
-      fields[n] = sub(text, s, c - 1)
-      s = c + 1
-    else
-      fields[n] = sub(text, s)
-      return fields
-    end
-  end
-end
-
 local Reader = {}
 Reader.__index = Reader
 
@@ -349,7 +175,7 @@ function Reader:_unterminated(start, line)
   if byte(self.buf, stop) == 13 then
     stop = stop - 1
   end
-  local fields = split_line(sub(self.buf, start, stop))
+  local fields = split(sub(self.buf, start, stop))
   self.pos = (nl or #self.buf) + 1
   self.line = line
   return nil, fields, line, "has an unterminated quote"
@@ -494,9 +320,9 @@ end
 function Reader:rows()
   local names, ncols = self.names, #self.names
   return function()
-    -- The common case, a plain line already in the buffer, is split in C
-    -- (qxt.csv.core, as the loop below would); the rest (quotes, more data
-    -- to read, the end) is _next_record's.
+    -- The common case, a plain line already in the buffer, is read and
+    -- split in C (qxt.csv.core); the rest (quotes, more data to read, the
+    -- end) is _next_record's, whose plain lines C splits too.
     local start = self.base + self.pos - 1
     local pos, lines, row, n = next_row(self.buf, self.pos, self.eof, names)
     self.pos, self.line = pos, self.line + lines
@@ -506,23 +332,10 @@ function Reader:rows()
     else
       local text, fields
       text, fields, line, err = self:_next_record()
-      row = {}
       if text then
-        n = 0
-        local s = 1
-        while true do
-          local c = find(text, ",", s, true)
-          n = n + 1
-          if c then
-            row[names[n] or n] = sub(text, s, c - 1)
-            s = c + 1
-          else
-            row[names[n] or n] = sub(text, s)
-            break
-          end
-        end
+        row, n = split(text, names)
       elseif fields then
-        n = #fields
+        row, n = {}, #fields
         for i = 1, n do
           row[names[i] or i] = fields[i]
         end
@@ -632,10 +445,10 @@ function _M.reader(read, opts, file)
     self:close()
     return nil, format("the header (line %d) %s", line, err)
   end
-  fields = fields or split_line(text)
-  self.names = column_names(fields)
+  fields = fields or split(text)
+  self.names = columns.names(fields)
   if opts.columns ~= false then
-    local map, why = _M.map_columns(self.names, opts.columns, fields)
+    local map, why = columns.map(self.names, opts.columns, fields)
     if not map then
       self:close()
       return nil, why
@@ -691,12 +504,5 @@ function _M.open(path, opts)
   end
   return reader
 end
-
-----------------------------------------------------------------------------
--- Writer (in qxt.csv_writer)
-
-local writer = require("qxt.csv_writer")
-_M.cell = writer.cell
-_M.writer = writer.new
 
 return _M

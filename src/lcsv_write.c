@@ -1,7 +1,7 @@
-/* lcsv_writer.c -- the Lua module `qxt.csv_writer.core`: rows to CSV
+/* lcsv_write.c -- the Lua module `qxt.csv.writer.core`: rows to CSV
  * lines, buffered and written to a Lua file handle in large chunks.
  *
- * The format is qxt.csv's (lua/qxt/csv.lua, docs/lua-api.md): RFC 4180
+ * The format is qxt.csv's (lua/qxt/csv/init.lua, docs/lua-api.md): RFC 4180
  * quotes only where needed (a comma, a quote, CR or LF anywhere, a space at
  * either end); a cell starting with = + - @ TAB or CR gets a leading
  * apostrophe against formula injection, unless the whole cell is a plain
@@ -20,9 +20,9 @@
 #include "lua.h"
 #include "lauxlib.h"
 
-#include "lcsv_writer.h"
+#include "lcsv.h"
 
-#define WRITER_MT "qxt.csv_writer"
+#define WRITER_MT "qxt.csv.writer"
 
 #define DRAIN_BYTES ((size_t)1 << 20)     /* write out at least this often */
 #define MIN_BUFFER ((size_t)16 << 10)
@@ -31,7 +31,7 @@
 /* A writer's uservalues. */
 enum { UV_FILE = 1, UV_COLUMNS, UV_BIND, UV_BUFFER, UV_EOL, UV_COUNT = UV_EOL };
 
-typedef struct Writer {
+struct csv_writer {
     char *buf;               /* the userdata in UV_BUFFER; NULL: none yet */
     size_t len;              /* bytes of complete lines in buf */
     size_t cap;
@@ -43,10 +43,10 @@ typedef struct Writer {
     int open;                /* 0 once closed: the file is gone */
     int owned;               /* close() closes the file too */
     int bound;               /* _bind() has said where values come from */
-} Writer;
+};
 
-static Writer *checkwriter(lua_State *L) {
-    return (Writer *)luaL_checkudata(L, 1, WRITER_MT);
+static struct csv_writer *check_writer(lua_State *L) {
+    return (struct csv_writer *)luaL_checkudata(L, 1, WRITER_MT);
 }
 
 /* ---- one cell ---- */
@@ -54,11 +54,11 @@ static Writer *checkwriter(lua_State *L) {
 /* Bytes that force quotes: 1, or 2 for the quote, which is also doubled. */
 static const unsigned char SPECIAL[256] = { [','] = 1, ['\r'] = 1, ['\n'] = 1, ['"'] = 2 };
 
-typedef struct Plan {
+struct cell_plan {
     int guard;               /* prefix an apostrophe */
     int quote;               /* enclose in quotes */
     size_t quotes;           /* quotes inside, to double */
-} Plan;
+};
 
 static int is_digit(unsigned char c) {
     return c >= '0' && c <= '9';
@@ -83,7 +83,7 @@ static int plain_number(const char *s, size_t len) {
 }
 
 /* Decides how s (len > 0) is written; returns the size of the cell. */
-static size_t plan_cell(const char *s, size_t len, Plan *p) {
+static size_t plan_cell(const char *s, size_t len, struct cell_plan *p) {
     unsigned char first = (unsigned char)s[0];
     int special = 0;
     p->quotes = 0;
@@ -102,7 +102,7 @@ static size_t plan_cell(const char *s, size_t len, Plan *p) {
 }
 
 /* Writes the cell planned by plan_cell at out; returns where it ends. */
-static char *put_cell(char *out, const char *s, size_t len, const Plan *p) {
+static char *put_cell(char *out, const char *s, size_t len, const struct cell_plan *p) {
     if (p->quote)
         *out++ = '"';
     if (p->guard)
@@ -163,7 +163,7 @@ static const char *value_text(lua_State *L, int idx, char tmp[NUMBER_TEXT], size
 /* ---- the buffer ---- */
 
 /* Makes room for `need` bytes in all, keeping the first `used`. */
-static void reserve(lua_State *L, int widx, Writer *w, size_t used, size_t need) {
+static void reserve(lua_State *L, int widx, struct csv_writer *w, size_t used, size_t need) {
     size_t cap = w->cap ? w->cap : MIN_BUFFER;
     char *bigger;
     if (need <= w->cap)
@@ -182,7 +182,7 @@ static void reserve(lua_State *L, int widx, Writer *w, size_t used, size_t need)
 }
 
 /* Appends len bytes at *pos. */
-static void put_bytes(lua_State *L, int widx, Writer *w, size_t *pos, const char *s, size_t len) {
+static void put_bytes(lua_State *L, int widx, struct csv_writer *w, size_t *pos, const char *s, size_t len) {
     reserve(L, widx, w, *pos, *pos + len);
     memcpy(w->buf + *pos, s, len);
     *pos += len;
@@ -190,7 +190,7 @@ static void put_bytes(lua_State *L, int widx, Writer *w, size_t *pos, const char
 
 /* Appends the n values from stack index first as one line. The line
  * counts only once complete: if anything raises, the buffer is unchanged. */
-static void put_line(lua_State *L, int widx, Writer *w, int first, int n) {
+static void put_line(lua_State *L, int widx, struct csv_writer *w, int first, int n) {
     size_t pos = w->len;
     for (int i = 0; i < n; i++) {
         char tmp[NUMBER_TEXT];
@@ -199,7 +199,7 @@ static void put_line(lua_State *L, int widx, Writer *w, int first, int n) {
         if (i > 0)
             put_bytes(L, widx, w, &pos, ",", 1);
         if (s && len > 0) {
-            Plan p;
+            struct cell_plan p;
             size_t size = plan_cell(s, len, &p);
             reserve(L, widx, w, pos, pos + size);
             /* reserve() may collect: s is still anchored on the stack */
@@ -226,7 +226,7 @@ static FILE *file_of(lua_State *L, int widx) {
 /* Writes out the pending lines. Returns 1, or 0 with the error message
  * pushed; the lines are dropped either way, as a failed write leaves the
  * file in an unknown state. */
-static int drain(lua_State *L, int widx, Writer *w) {
+static int drain(lua_State *L, int widx, struct csv_writer *w) {
     FILE *f;
     size_t len = w->len;
     if (w->pending == 0)
@@ -249,7 +249,7 @@ static int drain(lua_State *L, int widx, Writer *w) {
 }
 
 /* After a line: drains when it is time. Pushes true | nil, err. */
-static int line_result(lua_State *L, int widx, Writer *w) {
+static int line_result(lua_State *L, int widx, struct csv_writer *w) {
     if ((lua_Number)w->pending >= w->buffer_rows || w->len >= DRAIN_BYTES) {
         if (!drain(L, widx, w)) {
             luaL_pushfail(L);
@@ -273,7 +273,7 @@ static int csv_cell(lua_State *L) {
     if (s == NULL || len == 0) {
         lua_pushliteral(L, "");
     } else {
-        Plan p;
+        struct cell_plan p;
         luaL_Buffer b;
         size_t size = plan_cell(s, len, &p);
         char *out = luaL_buffinitsize(L, &b, size);
@@ -285,7 +285,7 @@ static int csv_cell(lua_State *L) {
 /* writer:write(row) -> true | nil, err
  * row maps column names to values; missing values are empty cells. */
 static int writer_write(lua_State *L) {
-    Writer *w = checkwriter(L);
+    struct csv_writer *w = check_writer(L);
     if (!w->open)
         return luaL_error(L, "csv writer: write after close");
     lua_settop(L, 2);
@@ -304,7 +304,7 @@ static int writer_write(lua_State *L) {
  * the value of column i comes from: record.fields[fields[i]] when that is a
  * string, else the result column results[i]. */
 static int writer_bind(lua_State *L) {
-    Writer *w = checkwriter(L);
+    struct csv_writer *w = check_writer(L);
     int n = w->ncols;
     luaL_checktype(L, 2, LUA_TTABLE);
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -331,7 +331,7 @@ static int writer_bind(lua_State *L) {
  * result[name], else record[name], and `reason` falls back to
  * record.error. */
 static int writer_write_record(lua_State *L) {
-    Writer *w = checkwriter(L);
+    struct csv_writer *w = check_writer(L);
     int n = w->ncols, has_result;
     if (!w->open)
         return luaL_error(L, "csv writer: write after close");
@@ -380,7 +380,7 @@ static int writer_write_record(lua_State *L) {
 }
 
 /* Drains and flushes; returns 1, or 0 with the error message pushed. */
-static int flush_all(lua_State *L, int widx, Writer *w) {
+static int flush_all(lua_State *L, int widx, struct csv_writer *w) {
     FILE *f;
     if (!drain(L, widx, w))
         return 0;
@@ -395,7 +395,7 @@ static int flush_all(lua_State *L, int widx, Writer *w) {
 
 /* writer:flush() -> true | nil, err */
 static int writer_flush(lua_State *L) {
-    Writer *w = checkwriter(L);
+    struct csv_writer *w = check_writer(L);
     lua_settop(L, 1);
     if (w->open && !flush_all(L, 1, w)) {
         luaL_pushfail(L);
@@ -409,7 +409,7 @@ static int writer_flush(lua_State *L) {
 /* writer:close() -> true | nil, err; also __close. Flushes; closes the file
  * if the writer opened it. Closing twice is harmless. */
 static int writer_close(lua_State *L) {
-    Writer *w = checkwriter(L);
+    struct csv_writer *w = check_writer(L);
     int ok;
     lua_settop(L, 1);
     if (!w->open) {
@@ -449,7 +449,7 @@ static int writer_close(lua_State *L) {
 
 /* __gc: closes, ignoring any error, as nobody is left to hear it. */
 static int writer_gc(lua_State *L) {
-    Writer *w = checkwriter(L);
+    struct csv_writer *w = check_writer(L);
     if (w->open) {
         lua_pushcfunction(L, writer_close);
         lua_pushvalue(L, 1);
@@ -460,7 +460,7 @@ static int writer_gc(lua_State *L) {
 }
 
 static int writer_tostring(lua_State *L) {
-    Writer *w = checkwriter(L);
+    struct csv_writer *w = check_writer(L);
     if (w->open)
         lua_pushfstring(L, "csv writer (%p)", (void *)w);
     else
@@ -473,7 +473,7 @@ static int writer_tostring(lua_State *L) {
  * file is an open Lua file; columns an array of strings (copied); the BOM
  * and the header row are buffered at once, as the first lines. */
 static int csv_new(lua_State *L) {
-    Writer *w;
+    struct csv_writer *w;
     lua_Integer n;
     size_t eol_len;
     const char *eol;
@@ -484,7 +484,7 @@ static int csv_new(lua_State *L) {
     n = luaL_len(L, 3);
     luaL_argcheck(L, n >= 1 && n <= INT_MAX / 4, 3, "expected a non-empty array of column names");
     luaL_checkstack(L, (int)n + 8, "too many columns");
-    w = (Writer *)lua_newuserdatauv(L, sizeof *w, UV_COUNT);   /* ... w */
+    w = (struct csv_writer *)lua_newuserdatauv(L, sizeof *w, UV_COUNT);   /* ... w */
     memset(w, 0, sizeof *w);
     luaL_setmetatable(L, WRITER_MT);
     w->ncols = (int)n;
