@@ -143,7 +143,7 @@ describe("qxtv run --sandbox: escape attempts", function()
 
   it("cannot reach qxt.file.write_private (the journal's key writer)", function()
     refused("qxt.file.write_private(OUTSIDE .. '/pwned', 'x') print('ESCAPED')",
-            "qxt%.file is not available in the sandbox")
+            "qxt%.file%.write_private is not available in the sandbox")
   end)
 
   it("cannot create a directory outside --out with qxt.mkdir", function()
