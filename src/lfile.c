@@ -8,6 +8,7 @@
  *   local file = require("qxt.file")
  *   local f = assert(file.open_private("out/consistent.csv"))  -- a Lua file, for writing
  *   assert(file.make_private("out/results.sqlite"))            -- created or narrowed in place
+ *   assert(file.write_private("out/journal.key", key))         -- whole, 0600, fsynced
  *   local lock, err, pid = file.lock("out/.qxtv.lock")        -- nil, message, holder's pid
  *   lock:release()
  *
@@ -162,6 +163,38 @@ static int file_make_private(lua_State *L)
     return 1;
 }
 
+/* file.write_private(path, bytes) -> true | nil, message: a small file
+ * of the given bytes, mode 0600 before a byte is in it (as open_private),
+ * made durable (fsync) before this returns. For the journal's key. */
+static int file_write_private(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len, done = 0;
+    const char *data = luaL_checklstring(L, 2, &len);
+    int fd = open_private_fd(path), ok;
+
+    if (fd < 0)
+        return fail(L, path, errno);
+    ok = 1;
+    while (ok && done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ok = n > 0;
+        if (ok)
+            done += (size_t)n;
+    }
+    ok = ok && fsync(fd) == 0;
+    if (!ok || close(fd) != 0) {
+        int err = errno;
+        if (!ok)
+            close(fd);
+        return fail(L, path, err);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* The pid the holder of fd's lock wrote into it, or 0. The holder writes
  * it right after taking the lock: an empty file is a holder about to. */
 static long holder_pid(int fd)
@@ -269,6 +302,7 @@ static const luaL_Reg lock_methods[] = {
 static const luaL_Reg file_funcs[] = {
     { "open_private", file_open_private },
     { "make_private", file_make_private },
+    { "write_private", file_write_private },
     { "lock", file_lock },
     { NULL, NULL }
 };

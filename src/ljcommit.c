@@ -8,7 +8,7 @@
  * when a row is released do not change: the waiting task is resumed only
  * once COMMIT has returned.
  *
- *   local c = committer.new(db)       -- db from qxt.journal.core.open
+ *   local c = committer.new(db)       -- db from qxt.sqlite.core.open
  *   local ok, err = c:commit(ops)     -- from a task (yields) or the main chunk
  *   c:close()                         -- joins the thread; also on collection
  *
@@ -18,10 +18,10 @@
  * the transaction is rolled back and commit returns nil, "journal PATH: ...".
  * One commit at a time: a second while one runs is a programming mistake.
  *
- * The connection is opened in SQLite's serialized mode (ljournal.c), so a
+ * The connection is opened in SQLite's serialized mode (lsqlite.c), so a
  * lookup on the loop's thread during a commit waits for SQLite's mutex
  * rather than racing the committer. */
-#include "ljournal.h"
+#include "lsqlite.h"
 #include "loop.h"
 #include "lqxt.h"
 
@@ -218,7 +218,7 @@ static void copy_op(lua_State *L, struct committer *c, int t, int i)
 
     if (lua_rawgeti(L, t, 1) == LUA_TNIL)
         luaL_error(L, "journal commit: operation %d has no statement", i + 1);
-    op->stmt = ljournal_stmt(L, -1);
+    op->stmt = lsqlite_stmt(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, t, "n");
     n = lua_tointeger(L, -1);
@@ -359,7 +359,7 @@ static int committer_close(lua_State *L)
 static int committer_new(lua_State *L)
 {
     struct engine *e = lqxt_engine(L);
-    sqlite3 *db = ljournal_db(L, 1);
+    sqlite3 *db = lsqlite_db(L, 1);
     struct committer *c;
 
     if (!sqlite3_threadsafe())

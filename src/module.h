@@ -1,8 +1,8 @@
 /* module.h -- the engine's own shared modules, loaded on first use.
  *
  * What needs a heavy library lives in a module of its own: qxtv-http.so
- * (libcurl and its ~35 dependencies), qxtv-journal.so (SQLite, libcrypto),
- * qxtv-edit.so (libedit). Mapping those at exec costs ~15 ms of page faults
+ * (libcurl and its ~35 dependencies), qxtv-sqlite.so (SQLite), qxtv-crypto.so
+ * (libcrypto), qxtv-edit.so (libedit). Mapping those at exec costs ~15 ms of page faults
  * on a small VM, for a script that may never send a query. */
 #ifndef QXT_MODULE_H
 #define QXT_MODULE_H

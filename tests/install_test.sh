@@ -16,10 +16,10 @@ case "$out" in
 esac
 "$prefix/bin/qxtv" sim --version | grep -q '^qxt-sim '
 # Its own modules (libcurl's, SQLite's) come from PREFIX/lib*/qxtv too.
-mods=$(QXT_APIKEY=0123456789abcdef0123456789abcdef "$prefix/bin/qxtv" -e 'require("qxt.journal.core")
+mods=$(QXT_APIKEY=0123456789abcdef0123456789abcdef "$prefix/bin/qxtv" -e 'require("qxt.sqlite.core") require("qxt.crypto")
   pcall(verify, "13972565391", "张三", { endpoint = "http://127.0.0.1:9/", timeout = 0.2 })
   for l in io.lines("/proc/self/maps") do local p = l:match("%s(/%S+/qxtv%-%a+%.so)$"); if p then print(p) end end' | sort -u)
-for m in http journal; do
+for m in http sqlite crypto; do
   case "$mods" in
     *"$prefix"/lib*/qxtv/qxtv-$m.so*) ;;
     *) echo "installed qxtv loads qxtv-$m.so from elsewhere: $mods" >&2; exit 1 ;;

@@ -12,7 +12,8 @@
 --   local seen = dedupe.new{ limit = 20000, key = journal.key }
 --   seen:put(key, answer); seen:get(key) --> answer | nil
 local cjson = require("cjson")
-local core = require("qxt.journal.core")
+local crypto = require("qxt.crypto")
+local sqlite = require("qxt.sqlite.core")
 
 local _M = {}
 
@@ -30,7 +31,7 @@ end
 -- Opens the on-disk part when the memory part is full.
 function Store:_spill()
   local path = os.tmpname()          -- created 0600 by mkstemp
-  local db = core.open(path)
+  local db = sqlite.open(path, { label = "dedupe spill" })
   -- No rollback journal and no fsync: the file is scratch space; with the
   -- name unlinked, nothing else can open it.
   db:exec("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;" ..
@@ -39,7 +40,7 @@ function Store:_spill()
           "BEGIN")
   os.remove(path)
   self.db = db
-  self.hash = core.pair_hasher(self.key or core.random(32))
+  self.hash = crypto.pair_hasher(self.key or crypto.random(32))
   self.key = nil
   self.insert = db:prepare("INSERT OR REPLACE INTO answers VALUES (?, ?)")
   self.select = db:prepare("SELECT answer FROM answers WHERE pair = ?")

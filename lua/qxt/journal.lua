@@ -14,14 +14,14 @@
 -- it for good. One run at a time: open() takes an exclusive lock on
 -- PATH.lock (qxt.file.lock), which the kernel drops when the process ends.
 -- See docs/durability.md.
-local core = require("qxt.journal.core")
+local sqlite = require("qxt.sqlite.core")
+local crypto = require("qxt.crypto")
 local committer = require("qxt.journal.committer")
 local file = require("qxt.file")
 
 local _M = {}
 
 _M.FORMAT = 1
-_M.core = core
 
 -- Answers worth keeping: the provider's definitive replies about the person
 -- asked. Account codes (halts), -8, transport failures and mismatches (an
@@ -62,7 +62,12 @@ local PAIR_INDEX = "CREATE INDEX IF NOT EXISTS answers_pair ON answers (pair)"
 local Journal = {}
 Journal.__index = Journal
 
-local hex = core.hex
+local hex = crypto.hex
+
+-- The journal's database: created mode 0600, failures named "journal PATH".
+local function open_db(path)
+  return sqlite.open(path, { label = "journal" })
+end
 
 local function exists(path)
   local f = io.open(path, "rb")
@@ -80,20 +85,20 @@ end
 
 -- Writes the key file (mode 0600, synced) before the journal exists.
 local function write_key(path, key)
-  local ok, err = core.write_private(path, key)
+  local ok, err = file.write_private(path, key)
   if not ok then error(("journal key %s"):format(err), 0) end
 end
 
 --- The identity of an input file: size and SHA-256 of its bytes.
 function _M.identity(path)
-  local size, digest = core.sha256_file(path)
+  local size, digest = crypto.sha256_file(path)
   if not size then return nil, digest end
   return { size = size, sha256 = digest }
 end
 
 --- A fingerprint of whatever defines a flow (its script, its options).
 function _M.fingerprint(text)
-  return hex(core.hmac("qxtv flow fingerprint", text))
+  return hex(crypto.hmac("qxtv flow fingerprint", text))
 end
 
 local function prepare(self)
@@ -122,11 +127,11 @@ end
 -- have to refuse.
 local function create(path, keypath, opts)
   if exists(keypath) then os.remove(keypath) end
-  local key = core.random(32)
+  local key = crypto.random(32)
   write_key(keypath, key)
   local tmp = path .. ".new"
   for _, f in ipairs{ tmp, tmp .. "-wal", tmp .. "-shm" } do os.remove(f) end
-  local db = core.open(tmp)
+  local db = open_db(tmp)
   db:exec("PRAGMA journal_mode = WAL")
   db:exec("PRAGMA synchronous = FULL")
   db:exec("BEGIN")
@@ -135,7 +140,7 @@ local function create(path, keypath, opts)
   local id = opts.input and assert(_M.identity(opts.input))
   local fields = {
     format = _M.FORMAT, created_at = os.time(), qxtv = qxt and qxt.version or "?",
-    key_check = hex(core.hmac(key, "qxtv journal key check")),
+    key_check = hex(crypto.hmac(key, "qxtv journal key check")),
     input_size = id and id.size or "", input_sha256 = id and id.sha256 or "",
     flow = opts.flow and _M.fingerprint(opts.flow) or "",
     runs = 1, charged_twice = 0, possibly_charged = 0,
@@ -144,7 +149,7 @@ local function create(path, keypath, opts)
   db:exec("COMMIT")
   assert(db:close())                 -- checkpoints: the WAL is empty and gone
   assert(os.rename(tmp, path))
-  db = core.open(path)
+  db = open_db(path)
   db:exec("PRAGMA locking_mode = EXCLUSIVE")   -- one run at a time; no shared memory
   db:exec("PRAGMA journal_mode = WAL")
   db:exec("PRAGMA synchronous = FULL")
@@ -153,13 +158,13 @@ end
 
 -- Checks an existing journal; returns db, key or nil, message.
 local function reopen(path, keypath, opts)
-  -- Mode 0600 whatever an earlier hand did to them (core.open sees to the
+  -- Mode 0600 whatever an earlier hand did to them (open_db sees to the
   -- journal itself; SQLite opens a -wal left by a crash as it finds it).
   for _, f in ipairs{ keypath, path .. "-wal", path .. "-shm" } do
     local okp, perr = file.make_private(f, true)
     if not okp then return nil, ("journal %s: %s"):format(path, perr) end
   end
-  local ok, db = pcall(core.open, path)
+  local ok, db = pcall(open_db, path)
   if not ok then return nil, db end
   -- Exclusive: a second run on the same journal is refused, not interleaved.
   local okl, lerr = pcall(function()
@@ -194,7 +199,7 @@ local function reopen(path, keypath, opts)
     return refuse(("format %s, this qxtv reads format %d"):format(tostring(fields.format), _M.FORMAT))
   end
   local key = read_key(keypath)
-  if not key or #key ~= 32 or hex(core.hmac(key, "qxtv journal key check")) ~= fields.key_check then
+  if not key or #key ~= 32 or hex(crypto.hmac(key, "qxtv journal key check")) ~= fields.key_check then
     return refuse(("its key file %s is missing or is not this journal's"):format(keypath))
   end
   if opts.input then
@@ -285,7 +290,7 @@ end
 
 --- The pair's keyed hash: what the journal knows a record by.
 function Journal:pair(mobile, name)
-  self.hash = self.hash or core.pair_hasher(self.key)
+  self.hash = self.hash or crypto.pair_hasher(self.key)
   return self.hash(mobile .. "\0" .. name)
 end
 
@@ -341,11 +346,11 @@ end
 function Journal:reuse_from(path, max_age)
   local key = read_key(path .. ".key")
   if not key or #key ~= 32 then return nil, ("journal %s: no key file %s.key"):format(path, path) end
-  local ok, db = pcall(core.open, path)
+  local ok, db = pcall(open_db, path)
   if not ok then return nil, db end
   local okq, res = pcall(function()
     local check = db:prepare("SELECT value FROM header WHERE key = 'key_check'"):first()
-    if not check or check.value ~= hex(core.hmac(key, "qxtv journal key check")) then
+    if not check or check.value ~= hex(crypto.hmac(key, "qxtv journal key check")) then
       error(("journal %s: its key file is not its own"):format(path), 0)
     end
     db:exec(PAIR_INDEX)
@@ -357,7 +362,7 @@ function Journal:reuse_from(path, max_age)
     return nil, tostring(res)
   end
   self.reuse = self.reuse or {}
-  table.insert(self.reuse, { db = db, hash = core.pair_hasher(key), by_pair = res, max_age = max_age })
+  table.insert(self.reuse, { db = db, hash = crypto.pair_hasher(key), by_pair = res, max_age = max_age })
   return true
 end
 
@@ -472,7 +477,7 @@ end
 
 --- Commits a record's final answer, with the sink and rule it goes to.
 --- Answers that arrive in the same turn of the loop share one commit (and
---- one fsync). With `release`, returns at once a token for await() and
+--- one fsync). With `release`, returns at once the commit's task and
 --- calls release() once the answer is durable (never if the commit fails);
 --- without, waits for that (from a task). Raises once the journal failed.
 function Journal:commit(record, result, sink, rule, release)
@@ -487,12 +492,6 @@ function Journal:commit(record, result, sink, rule, release)
   batch.answers = batch.answers + 1
   if release then return batch.task end
   wait_for(self, batch)
-end
-
---- Waits until the commit of token (from commit()) is done; raises if it failed.
-function Journal:await(token)
-  if token:status() ~= "done" then qxt.wait(token) end
-  if self.failed then error(self.failed, 0) end
 end
 
 --- Waits until every answer given to commit() is durable and released.

@@ -10,7 +10,7 @@ QXTV_PACKAGES=(
   liblua5.4-dev lua5.4 lua-cjson lua-cjson-dev
   libcurl4-openssl-dev ca-certificates curl
   libmicrohttpd-dev libjansson-dev libcsv-dev libedit-dev libsqlite3-dev libssl-dev
-  lua-busted lua-check lua-sql-sqlite3
+  lua-busted lua-check
   openssl time
   chromium imagemagick fonts-noto-cjk
 )

@@ -21,7 +21,7 @@ local function mapped_after(code)
   return out
 end
 
-local HEAVY = { "libcurl", "libsqlite3", "libcrypto", "libedit", "qxtv%-http", "qxtv%-journal" }
+local HEAVY = { "libcurl", "libsqlite3", "libcrypto", "libedit", "qxtv%-http", "qxtv%-sqlite", "qxtv%-crypto" }
 
 describe("qxtv's own modules", function()
   it("are not loaded by a script that sends nothing", function()
@@ -37,10 +37,15 @@ describe("qxtv's own modules", function()
     assert.matches("qxtv%-http%.so", maps)
     assert.matches("libcurl", maps)
     assert.is_nil(maps:match("libsqlite3"))
-    maps = mapped_after("require('qxt.journal.core')")
-    assert.matches("qxtv%-journal%.so", maps)
+    maps = mapped_after("require('qxt.sqlite.core')")
+    assert.matches("qxtv%-sqlite%.so", maps)
     assert.matches("libsqlite3", maps)
     assert.is_nil(maps:match("libcurl"))
+    assert.is_nil(maps:match("libcrypto"))         -- the hashes are a module of their own
+    maps = mapped_after("require('qxt.crypto')")
+    assert.matches("qxtv%-crypto%.so", maps)
+    assert.matches("libcrypto", maps)
+    assert.is_nil(maps:match("libsqlite3"))
   end)
 
   it("say which file is broken instead of crashing", function()

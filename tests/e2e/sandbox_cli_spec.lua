@@ -141,9 +141,9 @@ describe("qxtv run --sandbox: escape attempts", function()
     return e
   end
 
-  it("cannot reach qxt.journal.core.write_private", function()
-    refused("qxt.journal.core.write_private(OUTSIDE .. '/pwned', 'x') print('ESCAPED')",
-            "qxt%.journal%.core is not available in the sandbox")
+  it("cannot reach qxt.file.write_private (the journal's key writer)", function()
+    refused("qxt.file.write_private(OUTSIDE .. '/pwned', 'x') print('ESCAPED')",
+            "qxt%.file%.write_private is not available in the sandbox")
   end)
 
   it("cannot create a directory outside --out with qxt.mkdir", function()
@@ -163,7 +163,7 @@ describe("qxtv run --sandbox: escape attempts", function()
       local text = "os.execute('touch " .. OUTSIDE .. "/pwned') return { open = function() end }"
       -- io.open in --out where it is allowed, else the journal's key writer
       if not pcall(function() local f = io.open(path, "w") f:write(text) f:close() end) then
-        qxt.journal.core.write_private(path, text)
+        qxt.file.write_private(path, text)
       end
       local src = qxt.source.evil
       print("ESCAPED", src)

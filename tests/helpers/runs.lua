@@ -11,7 +11,7 @@ _M.tmpdir = sim.tmpdir
 
 --- The header table of the journal at path, as { key = value }.
 function _M.journal_header(path)
-  local db = require("qxt.journal.core").open(path)
+  local db = require("qxt.sqlite.core").open(path)
   local t = {}
   for _, row in ipairs(db:prepare("SELECT key, value FROM header"):all()) do t[row.key] = row.value end
   db:close()

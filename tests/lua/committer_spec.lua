@@ -2,7 +2,7 @@
 -- batch runs as one transaction on the committer's thread; a failing
 -- statement rolls the whole batch back and says why; tasks go on while a
 -- commit runs; misuse is refused.
-local core = require("qxt.journal.core")
+local core = require("qxt.sqlite.core")
 local committer = require("qxt.journal.committer")
 
 local function tmpdb()

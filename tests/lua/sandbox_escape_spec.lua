@@ -84,8 +84,8 @@ describe("a sandboxed rule file cannot", function()
     refused("function() return ('').dump(print or tostring) end", "string.dump is not available")
   end)
 
-  it("require a C module (cjson, qxt.core, qxt.journal.core, qxt.signal)", function()
-    for _, m in ipairs{ "cjson", "qxt.core", "qxt.journal.core", "qxt.signal" } do
+  it("require a C module (cjson, qxt.core, qxt.sqlite.core, qxt.crypto, qxt.file, qxt.signal)", function()
+    for _, m in ipairs{ "cjson", "qxt.core", "qxt.sqlite.core", "qxt.crypto", "qxt.file", "qxt.signal" } do
       refused(("function() return require(%q) end"):format(m), "require is not available")
     end
   end)
@@ -195,7 +195,9 @@ describe("the sandbox environment", function()
                          require("qxt.sink.csv").open, require("qxt.sink.jsonl").open } do
       danger[fn] = true
     end
-    for _, fn in pairs(require("qxt.journal.core")) do danger[fn] = true end
+    for _, fn in pairs(require("qxt.sqlite.core")) do danger[fn] = true end
+    for _, fn in pairs(require("qxt.crypto")) do danger[fn] = true end
+    for _, fn in pairs(require("qxt.file")) do danger[fn] = true end
     for _, t in pairs(package.loaded) do danger[t] = true end
     danger[_G] = true
     danger[debug.getregistry()] = true

@@ -1,6 +1,14 @@
--- The SQLite source and sink (Debian's lua-sql-sqlite3) in a real flow
--- against the simulator.
-local driver = require("luasql.sqlite3")
+-- The SQLite source and sink (qxtv's one SQLite binding, qxt.sqlite.core)
+-- in a real flow against the simulator.
+local core = require("qxt.sqlite.core")
+
+-- Every row of `sql` on the database at path (read with bound values only).
+local function select_all(path, sql, ...)
+  local conn = core.open(path, { readonly = true })
+  local rows = conn:prepare(sql):all(...)
+  conn:close()
+  return rows
+end
 
 local function tmpdb()
   local p = os.tmpname()
@@ -12,17 +20,14 @@ describe("qxt.source.sqlite and qxt.sink.sqlite", function()
   local db, out
   before_each(function()
     db, out = tmpdb(), tmpdb()
-    local env = driver.sqlite3()
-    local conn = env:connect(db)
-    assert(conn:execute("CREATE TABLE applicants (id INTEGER, phone TEXT, 姓名 TEXT, day TEXT)"))
+    local conn = core.open(db)
+    conn:exec("CREATE TABLE applicants (id INTEGER, phone TEXT, 姓名 TEXT, day TEXT)")
     local rows = { { 1, "13972565391", "张三", "d1" }, { 2, "139-7256-5391", "李四", "d1" },
                    { 3, "12345", "王五", "d1" }, { 4, "13900000004", "赵六", "d1" },
                    { 5, "13972565391", "张三", "d2" } }
-    for _, r in ipairs(rows) do
-      assert(conn:execute(("INSERT INTO applicants VALUES (%d, '%s', '%s', '%s')"):format(table.unpack(r))))
-    end
+    local ins = conn:prepare("INSERT INTO applicants VALUES (?, ?, ?, ?)")
+    for _, r in ipairs(rows) do ins:run(table.unpack(r)) end
     conn:close()
-    env:close()
   end)
   after_each(function() os.remove(db); os.remove(out) end)
 
@@ -33,13 +38,7 @@ describe("qxt.source.sqlite and qxt.sink.sqlite", function()
     local sinks = { consistent = sink, inconsistent = sink, invalid = sink, unverified = sink }
     local summary = qxt.flow{ source = src, sinks = sinks, quiet = true }
     assert.are.equal(4, summary.records)
-    local env = driver.sqlite3()
-    local conn = env:connect(out)
-    local cur = conn:execute("SELECT id, code, status, rule, reason FROM verified ORDER BY id")
-    local got = {}
-    local row = cur:fetch({}, "a")
-    while row do got[#got + 1] = row; row = cur:fetch({}, "a") end
-    cur:close(); conn:close(); env:close()
+    local got = select_all(out, "SELECT id, code, status, rule, reason FROM verified ORDER BY id")
     assert.are.equal(4, #got)
     assert.are.equal("一致", got[1].status)
     assert.are.equal("不一致", got[2].status)
@@ -57,12 +56,7 @@ describe("qxt.source.sqlite and qxt.sink.sqlite", function()
                 sinks = { consistent = sink, inconsistent = sink, invalid = sink, unverified = sink } }
     end
     local function count()
-      local env = driver.sqlite3()
-      local conn = env:connect(out)
-      local cur = conn:execute("SELECT count(*) AS n FROM verified")
-      local n = cur:fetch({}, "a").n
-      cur:close(); conn:close(); env:close()
-      return tonumber(n)
+      return tonumber(select_all(out, "SELECT count(*) AS n FROM verified")[1].n)
     end
     run(); run()
     assert.are.equal(4, count())
@@ -84,5 +78,65 @@ describe("qxt.source.sqlite and qxt.sink.sqlite", function()
     local src, err = qxt.source.sqlite(db, "SELECT nope FROM applicants")
     assert.is_nil(src)
     assert.matches("nope", err)
+  end)
+
+  -- Values are bound, never written into SQL: whatever they hold comes
+  -- back byte for byte, and nothing in them runs.
+  local HOSTILE = { "O'Brien", "'); DROP TABLE applicants; --", '"); DROP TABLE verified; --',
+                    "a\0b", "\\'\n;--", "Robert'); DELETE FROM verified WHERE ('1'='1" }
+
+  it("round-trips values with quotes, SQL and NUL bytes through the source and the sink", function()
+    local conn = core.open(db)
+    conn:exec("CREATE TABLE notes (id INTEGER, phone TEXT, 姓名 TEXT, note TEXT)")
+    local ins = conn:prepare("INSERT INTO notes VALUES (?, ?, ?, ?)")
+    for i, v in ipairs(HOSTILE) do ins:run(i, "13972565391", "张三", v) end
+    conn:close()
+    local src = assert(qxt.source.sqlite(db, "SELECT id, phone, 姓名, note FROM notes",
+                                         { columns = { mobile = "phone", name = "姓名" } }))
+    local seen = {}
+    for r in src:records() do seen[tonumber(r.fields.id)] = r.fields.note end
+    assert.are.same(HOSTILE, seen)
+
+    src = assert(qxt.source.sqlite(db, "SELECT id, phone, 姓名, note FROM notes"))
+    local sink = assert(qxt.sink.sqlite(out, "verified", { columns = src:columns() }))
+    qxt.flow{ source = src, quiet = true,
+              sinks = { consistent = sink, inconsistent = sink, invalid = sink, unverified = sink } }
+    local got = {}
+    for _, row in ipairs(select_all(out, "SELECT id, note FROM verified")) do got[tonumber(row.id)] = row.note end
+    assert.are.same(HOSTILE, got)
+    assert.are.equal(5, #select_all(db, "SELECT id FROM applicants"))   -- nothing dropped
+  end)
+
+  it("runs the source's query as one read-only statement", function()
+    local src, err = qxt.source.sqlite(db, "SELECT id, phone, 姓名 FROM applicants; DROP TABLE applicants")
+    assert.is_nil(src)
+    assert.matches("one SQL statement", err)
+    src, err = qxt.source.sqlite(db, "DELETE FROM applicants RETURNING id, phone, 姓名")
+    assert.is_nil(src)
+    assert.matches(db, err, 1, true)
+    assert.are.equal(5, #select_all(db, "SELECT id FROM applicants"))   -- nothing dropped or deleted
+  end)
+
+  it("refuses a bad table or column name, naming it", function()
+    for _, bad in ipairs{ 'x"; DROP TABLE applicants; --', "t(x)", "", " lead", "a\nb", "sqlite_master",
+                          ("x"):rep(65) } do
+      local ok, err = pcall(qxt.sink.sqlite, out, bad)
+      assert.is_false(ok)
+      assert.matches("qxt.sink.sqlite: bad table name", err, 1, true)
+    end
+    local ok, err = pcall(qxt.sink.sqlite, out, "verified", { columns = { "id", "note); DROP TABLE x; --" } })
+    assert.is_false(ok)
+    assert.matches('bad column name "note); DROP TABLE x; --"', err, 1, true)
+    -- columns taken from a record's fields are checked the same way, on the first write
+    local sink = assert(qxt.sink.sqlite(out, "verified"))
+    ok, err = pcall(sink.write, sink, { seq = 1, fields = { ["a;b"] = "1" } }, { code = 0 })
+    assert.is_false(ok)
+    assert.matches('bad column name "a;b"', err, 1, true)
+    sink:close()
+    -- names beyond ASCII, spaces, hyphens and dots are fine
+    sink = assert(qxt.sink.sqlite(out, "结果 2026-12.v1", { columns = { "手机号", "full name" } }))
+    sink:write({ seq = 1, fields = { ["手机号"] = "13972565391", ["full name"] = "张三" } }, { code = 0 })
+    assert(sink:close())
+    assert.are.equal("张三", select_all(out, 'SELECT "full name" AS n FROM "结果 2026-12.v1"')[1].n)
   end)
 end)

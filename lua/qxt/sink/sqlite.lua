@@ -1,5 +1,8 @@
 -- qxt.sink.sqlite: records with their results into a table of an SQLite
--- database (created if missing), through Debian's LuaSQL binding.
+-- database (created if missing), through qxtv's SQLite binding
+-- (qxt.sqlite): one prepared INSERT, every value bound. The table and
+-- column names are the only words put into SQL, checked and quoted by
+-- qxt.sqlite.ident: a bad one is refused, naming it.
 --
 --   local sink = assert(qxt.sink.sqlite("results.db", "verified", { columns = src:columns() }))
 --
@@ -23,8 +26,12 @@ _M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "ru
 local Sink = {}
 Sink.__index = Sink
 
-local function ident(s)
-  return '"' .. tostring(s):gsub('"', '""') .. '"'
+local ident = sqlite.ident
+
+-- Runs fixed SQL of ours; a failure raises naming the sink and its file.
+local function exec(self, sql)
+  local ok, err = pcall(self.db.exec, self.db, sql)
+  if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(err)), 0) end
 end
 
 --- open(path, table_name [, opts]) -> sink | nil, err
@@ -33,17 +40,22 @@ function _M.open(path, table_name, opts)
     error("qxt.sink.sqlite(path, table [, opts]) wants two strings", 2)
   end
   opts = opts or {}
-  if path ~= ":memory:" and path ~= "" then     -- not a file on disk
-    local private, perr = file.make_private(path)
-    if not private then return nil, perr end
-  end
-  local conn, env = sqlite.connect(path)
-  if not conn then return nil, env end
   local mode = opts.mode or "replace"
   if mode ~= "replace" and mode ~= "append" then
     error("qxt.sink.sqlite: mode must be \"replace\" or \"append\"", 2)
   end
-  local self = setmetatable({ env = env, conn = conn, table = table_name, batch = opts.batch or 500,
+  local okn, nerr = pcall(function()
+    ident(table_name, "table")
+    for _, c in ipairs(opts.columns or {}) do ident(c, "column") end
+  end)
+  if not okn then error("qxt.sink.sqlite: " .. nerr, 2) end
+  if path ~= ":memory:" and path ~= "" then     -- not a file on disk
+    local private, perr = file.make_private(path)
+    if not private then return nil, perr end
+  end
+  local db, err = sqlite.open(path, "qxt.sink.sqlite")
+  if not db then return nil, err end
+  local self = setmetatable({ db = db, table = table_name, batch = opts.batch or 500,
                               pending = 0, input_columns = opts.columns, mode = mode, path = path }, Sink)
   return self
 end
@@ -60,20 +72,21 @@ function Sink:_create(record)
   for _, c in ipairs(_M.RESULT_COLUMNS) do
     cols[#cols + 1] = { name = taken[c] and ("qxt_" .. c) or c, result = c }
   end
-  local defs = {}
-  for i, c in ipairs(cols) do defs[i] = ident(c.name) .. " TEXT" end
-  self.conn:setautocommit(false)
-  if self.mode == "replace" then
-    local ok, err = self.conn:execute("DROP TABLE IF EXISTS " .. ident(self.table))
-    if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(err)), 0) end
+  local names, defs, marks = {}, {}, {}
+  for i, c in ipairs(cols) do
+    local ok, name = pcall(ident, c.name, "column")
+    if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, name), 0) end
+    names[i], defs[i], marks[i] = name, name .. " TEXT", "?"
   end
-  local ok, err = self.conn:execute(("CREATE TABLE IF NOT EXISTS %s (%s)"):format(ident(self.table),
-    table.concat(defs, ", ")))
-  if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(err)), 0) end
+  local tname = ident(self.table, "table")       -- checked by open()
+  exec(self, "BEGIN")
+  if self.mode == "replace" then exec(self, "DROP TABLE IF EXISTS " .. tname) end
+  exec(self, ("CREATE TABLE IF NOT EXISTS %s (%s)"):format(tname, table.concat(defs, ", ")))
+  local ok, st = pcall(self.db.prepare, self.db, ("INSERT INTO %s (%s) VALUES (%s)")
+    :format(tname, table.concat(names, ", "), table.concat(marks, ", ")))
+  if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(st)), 0) end
   self.columns = cols
-  local names = {}
-  for i, c in ipairs(cols) do names[i] = ident(c.name) end
-  self.insert = ("INSERT INTO %s (%s) VALUES ("):format(ident(self.table), table.concat(names, ", "))
+  self.insert = st
 end
 
 function Sink:write(record, result)
@@ -86,13 +99,14 @@ function Sink:write(record, result)
       v = result[c.result]
       if v == nil and c.result == "reason" then v = record.error end
     end
-    values[i] = v == nil and "NULL" or ("'" .. self.conn:escape(tostring(v)) .. "'")
+    if v ~= nil then v = tostring(v) end
+    values[i] = v
   end
-  local ok, err = self.conn:execute(self.insert .. table.concat(values, ", ") .. ")")
+  local ok, err = pcall(self.insert.run, self.insert, table.unpack(values, 1, #self.columns))
   if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(err)), 0) end
   self.pending = self.pending + 1
   if self.pending >= self.batch then
-    ok, err = self.conn:commit()
+    ok, err = pcall(self.db.exec, self.db, "COMMIT; BEGIN")
     if not ok then error(("qxt.sink.sqlite: %s: commit failed: %s"):format(self.path, tostring(err)), 0) end
     self.pending = 0
   end
@@ -102,15 +116,14 @@ end
 --- sink:close() -> true | nil, err: commits the rows not committed yet;
 -- a commit or close that fails (a full disk) names the database file.
 function Sink:close()
-  if not self.conn then return true end
+  if not self.db then return true end
   local ok, err = true, nil
   if self.columns then
-    ok, err = self.conn:commit()
+    ok, err = pcall(self.db.exec, self.db, "COMMIT")
     if not ok then err = ("%s: commit failed: %s"):format(self.path, tostring(err)) end
   end
-  local closed = self.conn:close()
-  self.env:close()
-  self.conn = nil
+  local closed = self.db:close()
+  self.db, self.insert = nil, nil
   if ok and not closed then ok, err = nil, ("%s: the database did not close cleanly"):format(self.path) end
   if not ok then return nil, err end
   return true

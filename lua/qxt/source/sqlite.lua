@@ -1,5 +1,7 @@
 -- qxt.source.sqlite: records from a query on an SQLite database, through
--- Debian's LuaSQL binding (lua-sql-sqlite3).
+-- qxtv's SQLite binding (qxt.sqlite). The query is the script's own SQL,
+-- run as one prepared statement on a read-only connection: it reads, it
+-- never writes, and a second statement after it is refused.
 --
 --   local src = assert(qxt.source.sqlite("crm.db",
 --     "SELECT id, phone AS mobile, full_name AS name FROM applicants WHERE day = '2026-11-28'"))
@@ -22,29 +24,31 @@ function _M.open(path, query, opts)
   end
   opts = opts or {}
   if not io.open(path, "rb") then return nil, path .. ": no such database file" end
-  local conn, env = sqlite.connect(path)
-  if not conn then return nil, env end
-  local cursor, qerr = conn:execute(query)
-  if type(cursor) ~= "userdata" then
-    conn:close()
-    env:close()
-    return nil, ("%s: the query gives no rows: %s"):format(path, tostring(qerr or "not a SELECT"))
+  local db, err = sqlite.open(path, "qxt.source.sqlite", { readonly = true })
+  if not db then return nil, err end
+  local ok, stmt = pcall(db.prepare, db, query)
+  if ok and not stmt:readonly() then ok, stmt = false, "the query would change the database" end
+  local names = ok and stmt:columns()
+  if ok and #names == 0 then ok, stmt = false, "not a SELECT" end
+  if not ok then
+    db:close()
+    return nil, ("%s: the query gives no rows: %s"):format(path, tostring(stmt))
   end
-  local names = cursor:getcolnames()
   local map, merr = csv.map_columns(names, opts.columns)
   if not map then
-    cursor:close(); conn:close(); env:close()
+    db:close()
     return nil, ("%s: %s"):format(path, merr)
   end
-  return setmetatable({ env = env, conn = conn, cursor = cursor, names = names, map = map }, Source)
+  return setmetatable({ db = db, stmt = stmt, names = names, map = map }, Source)
 end
 
 --- source:records() -> iterator of records { seq, fields, mobile, name }
 function Source:records()
   local seq = 0
   return function()
-    if not self.cursor then return nil end
-    local row = self.cursor:fetch({}, "a")
+    if not self.db then return nil end
+    if not self.next then self.next = self.stmt:rows() end
+    local row = self.next(self.stmt)
     if row == nil then
       self:close()
       return nil
@@ -69,9 +73,7 @@ function Source.total()
 end
 
 function Source:close()
-  if self.cursor then self.cursor:close(); self.cursor = nil end
-  if self.conn then self.conn:close(); self.conn = nil end
-  if self.env then self.env:close(); self.env = nil end
+  if self.db then self.db:close(); self.db = nil; self.stmt = nil end
 end
 
 return _M
