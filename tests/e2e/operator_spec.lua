@@ -28,7 +28,11 @@ describe("qxtv repl on a terminal", function()
   it("edits a UTF-8 line on a pty and prints the answer as a table", function()
     local input, log = os.tmpname(), os.tmpname()
     local f = assert(io.open(input, "w"))
-    f:write('verify("13972565391", "张三")\n')
+    -- The session ends by a statement, not by the end of input: script(1)
+    -- sends ^D when its input ends, and a ^D that reaches the pty before
+    -- the line editor takes the terminal is lost with the mode switch, so
+    -- the repl would wait for ever (seen under load).
+    f:write('verify("13972565391", "张三")\n', 'os.exit(0)\n')
     f:close()
     local _, err, status = sim.run(("script -qfec %s %s < %s"):format(sim.quote(qxtv .. " repl"), log, input))
     local typed = sim.read_file(log)
