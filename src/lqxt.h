@@ -46,7 +46,8 @@ struct task *ltask_of(lua_State *L);
  * chunk). Raises a Lua error where neither is possible. For lawait.c. */
 struct task *ltask_prepare_block(struct engine *e, lua_State *L, const char *what);
 
-/* Marks t as waiting for w's completion (lawait.c). */
+/* Marks t as waiting: for the completion of w (lawait.c), or, w NULL,
+ * for other tasks (qxt.wait). */
 void ltask_suspend(struct task *t, struct lawait *w);
 
 /* Resumes t with the nargs values on top of t's coroutine stack. */

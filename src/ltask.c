@@ -15,7 +15,6 @@
  * with the task still live (ltask_close_all). */
 #include "lqxt.h"
 #include "loop.h"
-#include "http.h"
 #include "qxt.h"
 
 #include <lauxlib.h>
