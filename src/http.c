@@ -290,11 +290,11 @@ static CURL *new_easy(struct http *http, struct http_request *req)
     return easy;
 }
 
-struct http_request *http_post(struct http *http, const char *url,
-                               const char *body, size_t body_len,
-                               const struct http_request_options *ro,
-                               http_done_fn *done, void *data,
-                               char *err, size_t errlen)
+static struct http_request *http_post(struct http *http, const char *url,
+                                      const char *body, size_t body_len,
+                                      const struct http_request_options *ro,
+                                      http_done_fn *done, void *data,
+                                      char *err, size_t errlen)
 {
     struct http_request *req = http->pool;
     long timeout_ms = ro && ro->timeout_ms > 0 ? ro->timeout_ms : http->opts.timeout_ms;
@@ -353,24 +353,24 @@ struct http_request *http_post(struct http *http, const char *url,
     return req;
 }
 
-void http_cancel(struct http_request *req)
+static void http_cancel(struct http_request *req)
 {
     curl_multi_remove_handle(req->http->multi, req->easy);
     unlink_running(req);
     release(req);
 }
 
-size_t http_running(const struct http *http)
+static size_t http_running(const struct http *http)
 {
     return http->nrunning;
 }
 
-long http_connects(const struct http *http)
+static long http_connects(const struct http *http)
 {
     return http->connects;
 }
 
-struct http *http_new(struct loop *loop, const struct http_options *opts, char *err, size_t errlen)
+static struct http *http_new(struct loop *loop, const struct http_options *opts, char *err, size_t errlen)
 {
     struct http *http;
 
@@ -401,7 +401,7 @@ struct http *http_new(struct loop *loop, const struct http_options *opts, char *
     return http;
 }
 
-void http_free(struct http *http)
+static void http_free(struct http *http)
 {
     if (!http)
         return;

@@ -47,44 +47,34 @@ struct http_request_options {
     long connect_timeout_ms;
 };
 
-/* Returns a transport bound to loop, or NULL with a reason in err. */
-struct http *http_new(struct loop *loop, const struct http_options *opts, char *err, size_t errlen);
-
-/* Cancels every request still running (without calling back) and frees the
- * transport. */
-void http_free(struct http *http);
-
-/* Starts a POST of body (copied) with content type
- * application/x-www-form-urlencoded to url. done is called later from the
- * loop, never from inside this call. Returns the request (valid until done
- * is called or it is cancelled), or NULL with a reason in err. */
-struct http_request *http_post(struct http *http, const char *url,
-                               const char *body, size_t body_len,
-                               const struct http_request_options *ro,
-                               http_done_fn *done, void *data,
-                               char *err, size_t errlen);
-
-/* Cancels a running request; done is not called. */
-void http_cancel(struct http_request *req);
-
-/* Requests submitted and not yet done or cancelled. */
-size_t http_running(const struct http *http);
-
-/* New connections opened by finished requests so far (keep-alive keeps
- * this well below the number of requests). */
-long http_connects(const struct http *http);
-
 /* The transport is the module qxtv-http.so (module.h), so that libcurl is
  * loaded only by a script that sends: the engine calls it through this
- * table, the module's one exported symbol. */
+ * table, the module's one exported symbol (HTTP_API_SYMBOL). */
 struct http_api {
+    /* Returns a transport bound to loop, or NULL with a reason in err. */
     struct http *(*create)(struct loop *loop, const struct http_options *opts, char *err, size_t errlen);
+
+    /* Cancels every request still running (without calling back) and frees
+     * the transport. */
     void (*destroy)(struct http *http);
+
+    /* Starts a POST of body (copied) with content type
+     * application/x-www-form-urlencoded to url; ro may be NULL. done is
+     * called later from the loop, never from inside this call. Returns the
+     * request (valid until done is called or it is cancelled), or NULL with
+     * a reason in err. */
     struct http_request *(*post)(struct http *http, const char *url, const char *body, size_t body_len,
                                  const struct http_request_options *ro, http_done_fn *done, void *data,
                                  char *err, size_t errlen);
+
+    /* Cancels a running request; done is not called. */
     void (*cancel)(struct http_request *req);
+
+    /* Requests submitted and not yet done or cancelled. */
     size_t (*running)(const struct http *http);
+
+    /* New connections opened by finished requests so far (keep-alive keeps
+     * this well below the number of requests). */
     long (*connects)(const struct http *http);
 };
 #define HTTP_API_SYMBOL "qxt_http_api"

@@ -424,7 +424,11 @@ void engine_free(struct engine *e)
 {
     if (!e)
         return;
-    /* Requests first: their completions point into Lua stacks. */
+    /* Tasks first, while what they wait on still exists: each one's wait
+     * is cancelled and its <close> variables run. Then the requests: their
+     * completions point into Lua stacks. */
+    if (e->L)
+        ltask_close_all(e);
     if (e->http)
         e->http_api->destroy(e->http);
     if (e->L)

@@ -20,10 +20,13 @@
  *
  * The connection is opened in SQLite's serialized mode (lsqlite.c), so a
  * lookup on the loop's thread during a commit waits for SQLite's mutex
- * rather than racing the committer. */
+ * rather than racing the committer.
+ *
+ * The waiting is lawait.h's protocol; the thread's answer reaches the loop
+ * through an eventfd, so only the loop's thread touches Lua and the engine. */
+#include "lawait.h"
 #include "lsqlite.h"
 #include "loop.h"
-#include "lqxt.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -53,12 +56,14 @@ struct op {
 };
 
 struct committer {
-    struct engine *e;
+    struct lawait w;             /* the commit's caller, while waiting */
+    struct loop *loop;
     sqlite3 *db;
     char path[512];              /* for messages */
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;           /* the thread waits here for a job or a stop */
+    pthread_cond_t done_cv;      /* close waits here for a running job */
     int started, stopping;
     /* the job: set by the loop's thread, run by the committer's */
     struct op *ops;
@@ -69,8 +74,7 @@ struct committer {
     /* completion: the thread writes efd; the loop reads it */
     int efd;
     struct loop_io io;
-    struct task *task;           /* resume it; NULL: the main chunk waits */
-    int done;                    /* main chunk: the outcome is in */
+    int waiting;                 /* w waits for the job's outcome */
 };
 
 static void free_ops(struct committer *c)
@@ -149,6 +153,7 @@ static void *committer_main(void *arg)
         pthread_mutex_lock(&c->mu);
         c->error = err;
         c->finished = 1;
+        pthread_cond_signal(&c->done_cv);
         /* A failed write leaves the job finished: the loop reads it on its
          * next turn either way (an eventfd write cannot fail here but for
          * an overflow that needs 2^64 - 1 writes). */
@@ -163,7 +168,6 @@ static void *committer_main(void *arg)
 static void on_done(struct loop *loop, struct loop_io *io, int events)
 {
     struct committer *c = io->data;
-    struct engine *e = c->e;
     uint64_t n;
     char *err;
     (void)loop;
@@ -181,25 +185,37 @@ static void on_done(struct loop *loop, struct loop_io *io, int events)
     c->submitted = c->finished = 0;
     pthread_mutex_unlock(&c->mu);
     free_ops(c);
-    loop_io_watch(e->loop, &c->io, 0);
-    e->pending_ops--;
-    if (c->task) {
-        lua_State *T = ltask_thread(c->task);
-        struct task *t = c->task;
-        c->task = NULL;
-        if (err) {
-            lua_pushnil(T);
-            lua_pushstring(T, err);
-        } else {
-            lua_pushboolean(T, 1);
-            lua_pushnil(T);
-        }
+    loop_io_watch(c->loop, &c->io, 0);
+    if (!c->waiting) {           /* cancelled: nobody takes it */
         free(err);
-        ltask_resume(e, t, 2);
-    } else {
-        c->error = err;          /* the main chunk reads it */
-        c->done = 1;
+        return;
     }
+    c->waiting = 0;
+    lua_State *T = lawait_thread(&c->w, 2);
+    if (!T) {
+        free(err);
+        lawait_complete(&c->w, 0);
+        return;
+    }
+    if (err) {
+        lua_pushnil(T);
+        lua_pushstring(T, err);
+    } else {
+        lua_pushboolean(T, 1);
+        lua_pushnil(T);
+    }
+    free(err);
+    lawait_complete(&c->w, 2);
+}
+
+/* Called by the engine when nobody waits for the commit any more (the
+ * engine is freed): the thread still finishes it, and its outcome is
+ * dropped (on_done, or close). */
+static void cancel_commit(struct lawait *w)
+{
+    struct committer *c = (struct committer *)w;
+
+    c->waiting = 0;
 }
 
 static struct committer *check_committer(lua_State *L, int i)
@@ -269,15 +285,12 @@ static void copy_op(lua_State *L, struct committer *c, int t, int i)
 static int committer_commit(lua_State *L)
 {
     struct committer *c = check_committer(L, 1);
-    struct engine *e = c->e;
-    struct task *task;
     lua_Integer n;
-    char err[256];
 
     luaL_checktype(L, 2, LUA_TTABLE);
     if (c->submitted)
         return luaL_error(L, "journal commit: the previous commit is still running");
-    task = ltask_prepare_block(e, L, "journal commit");
+    lawait_begin(L, &c->w, "journal commit", cancel_commit);
     free_ops(c);                     /* what a failed copy left */
     n = luaL_len(L, 2);
     if (n < 0 || n > 10000000)
@@ -295,33 +308,17 @@ static int committer_commit(lua_State *L)
         copy_op(L, c, lua_gettop(L), i);   /* raises: the next commit or close frees the ops */
         lua_pop(L, 1);
     }
-    if (loop_io_watch(e->loop, &c->io, LOOP_READ) != 0) {
+    if (loop_io_watch(c->loop, &c->io, LOOP_READ) != 0) {
         free_ops(c);
         return luaL_error(L, "journal commit: cannot watch the committer: %s", strerror(errno));
     }
     pthread_mutex_lock(&c->mu);
     c->submitted = 1;
     c->finished = 0;
-    c->done = 0;
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    e->pending_ops++;
-    if (task) {
-        c->task = task;
-        ltask_suspend(task);
-        return lua_yield(L, 0);      /* resumed by on_done with true | nil, message */
-    }
-    if (lqxt_drive(e, &c->done, err, sizeof err) < 0)
-        return luaL_error(L, "journal commit: %s", err);   /* cannot happen: the thread always answers */
-    if (c->error) {
-        lua_pushnil(L);
-        lua_pushstring(L, c->error);
-        free(c->error);
-        c->error = NULL;
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    c->waiting = 1;
+    return lawait_yield(L, &c->w);   /* true | nil, message, from on_done */
 }
 
 /* c:close(): waits for a commit that runs, then joins the thread. */
@@ -332,25 +329,23 @@ static int committer_close(lua_State *L)
     if (!c->started)
         return 0;
     pthread_mutex_lock(&c->mu);
-    while (c->submitted && !c->finished) {
-        /* Only at exit with a commit still running (the loop is gone):
-         * let it end, so the database is not closed under it. */
-        pthread_mutex_unlock(&c->mu);
-        usleep(1000);
-        pthread_mutex_lock(&c->mu);
-    }
+    /* Only at exit with a commit still running (its waiter cancelled):
+     * let it end, so the database is not closed under it. */
+    while (c->submitted && !c->finished)
+        pthread_cond_wait(&c->done_cv, &c->mu);
     c->stopping = 1;
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
     c->started = 0;
     if (c->io.events)
-        loop_io_watch(c->e->loop, &c->io, 0);
+        loop_io_watch(c->loop, &c->io, 0);
     close(c->efd);
     free_ops(c);
     free(c->error);
     c->error = NULL;
     pthread_cond_destroy(&c->cv);
+    pthread_cond_destroy(&c->done_cv);
     pthread_mutex_destroy(&c->mu);
     return 0;
 }
@@ -366,7 +361,7 @@ static int committer_new(lua_State *L)
         return luaL_error(L, "journal committer: this SQLite is built without threads");
     c = lua_newuserdatauv(L, sizeof *c, 1);
     memset(c, 0, sizeof *c);
-    c->e = e;
+    c->loop = lawait_loop(e);
     c->db = db;
     snprintf(c->path, sizeof c->path, "%s", sqlite3_db_filename(db, "main") ? sqlite3_db_filename(db, "main") : "?");
     c->efd = -1;
@@ -381,6 +376,7 @@ static int committer_new(lua_State *L)
     c->io.data = c;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    pthread_cond_init(&c->done_cv, NULL);
     if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
         close(c->efd);
         return luaL_error(L, "journal committer: cannot start a thread");

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "engine.h"
+#include "lawait.h"
 
 struct loop;
 struct http;
@@ -21,14 +22,12 @@ struct engine {
     struct qxt_config cfg;       /* strings below are our own copies */
     char *apikey, *endpoint, *cafile, *lua_dir;
     struct task *running;        /* task being resumed now; NULL: main chunk */
+    struct task *tasks;          /* the live ones (spawned and not ended), a list */
     size_t live_tasks;           /* spawned and not ended */
-    size_t pending_ops;          /* verifies in flight, sleeps, tasks ready to run */
+    size_t pending_ops;          /* waits in flight (lawait.h), tasks ready to run */
     int failed_tasks;
     int exit_status;             /* set by qxt.exit_status(); -1: not set */
 };
-
-/* The engine of a binding function (its first upvalue). */
-#define lqxt_engine(L) ((struct engine *)lua_touserdata((L), lua_upvalueindex(1)))
 
 /* The transport, loaded and made on first use (libcurl is loaded then).
  * NULL with a reason in err. */
@@ -43,19 +42,24 @@ void lqxt_report(struct engine *e, const char *msg);
 struct task *ltask_of(lua_State *L);
 
 /* How a blocking call must behave where L runs: returns the task to
- * suspend (then: set up the wait, call ltask_suspend, and
- * `return lua_yield(L, 0)`), or NULL when the call must drive the loop
- * itself (the main chunk). Raises a Lua error where neither is possible. */
+ * suspend, or NULL when the call must drive the loop itself (the main
+ * chunk). Raises a Lua error where neither is possible. For lawait.c. */
 struct task *ltask_prepare_block(struct engine *e, lua_State *L, const char *what);
 
-/* Marks t as waiting for an outcome that will call ltask_resume. */
-void ltask_suspend(struct task *t);
+/* Marks t as waiting: for the completion of w (lawait.c), or, w NULL,
+ * for other tasks (qxt.wait). */
+void ltask_suspend(struct task *t, struct lawait *w);
 
 /* Resumes t with the nargs values on top of t's coroutine stack. */
 void ltask_resume(struct engine *e, struct task *t, int nargs);
 
-/* The coroutine of t (push values there before ltask_resume). */
-lua_State *ltask_thread(struct task *t);
+/* Cancels w's operation and stops counting it (lawait.h's cancel): the task
+ * that waited is being closed. */
+void lawait_abandon(struct lawait *w);
+
+/* Closes every task still live (engine_free, before anything they may wait
+ * on goes): cancels its wait, then runs its <close> variables, once. */
+void ltask_close_all(struct engine *e);
 
 /* Runs the loop until *done becomes nonzero. Returns 0, or -1 with a reason
  * in err when it never can (nothing left that could set it). Never raises:

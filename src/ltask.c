@@ -6,11 +6,15 @@
  * extra space points back at the task, so a binding finds "the task I am
  * in" without a lookup. A blocking call (verify, sleep, wait) in a task
  * sets up its wait and yields; whatever completes it resumes the task with
- * the results (cf. lcorolib.c's auxresume, OpenResty's cosockets). In the
- * main chunk the same calls drive the loop until their own outcome is in. */
+ * the results (cf. lcorolib.c's auxresume, OpenResty's cosockets); how a
+ * C function waits is lawait.h's protocol. In the main chunk the same calls
+ * drive the loop until their own outcome is in.
+ *
+ * A task's <close> variables run once however it ends: on return (Lua does
+ * it), on an error (lua_closethread, here), or when the engine is freed
+ * with the task still live (ltask_close_all). */
 #include "lqxt.h"
 #include "loop.h"
-#include "http.h"
 #include "qxt.h"
 
 #include <lauxlib.h>
@@ -30,8 +34,17 @@ struct task {
     int nargs;                   /* values to pass on the next timer resume */
     int pending;                 /* tasks still awaited by qxt.wait */
     int timer_counted;           /* the timer counts in e->pending_ops */
-    struct loop_timer timer;     /* a sleep, or "run me on the next turn" */
+    struct loop_timer timer;     /* "run me on the next turn" */
+    struct lawait *await;        /* the C operation it waits for, or NULL */
+    struct task *prev, *next;    /* in e->tasks while live */
 };
+
+/* lua_closethread is Lua 5.4.6's name (and signature) for lua_resetthread. */
+#if LUA_VERSION_RELEASE_NUM >= 50406
+#define close_thread(co, from) lua_closethread((co), (from))
+#else
+#define close_thread(co, from) ((void)(from), lua_resetthread(co))
+#endif
 
 enum { UV_THREAD = 1, UV_WAITERS = 2, UV_OUTCOME = 3 };
 
@@ -43,11 +56,6 @@ static inline struct task **extra(lua_State *co)
 struct task *ltask_of(lua_State *L)
 {
     return *extra(L);
-}
-
-lua_State *ltask_thread(struct task *t)
-{
-    return t->co;
 }
 
 void lqxt_report(struct engine *e, const char *msg)
@@ -67,7 +75,7 @@ void lqxt_report(struct engine *e, const char *msg)
     free(copy);
 }
 
-/* Called by the loop: a sleep ended, or a ready task gets its turn. */
+/* Called by the loop: a ready task gets its turn. */
 static void on_timer(struct loop *loop, struct loop_timer *timer)
 {
     struct task *t = timer->data;
@@ -95,6 +103,28 @@ static void push_task(lua_State *L, struct task *t)
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->anchor);
 }
 
+static void link_task(struct engine *e, struct task *t)
+{
+    t->prev = NULL;
+    t->next = e->tasks;
+    if (e->tasks)
+        e->tasks->prev = t;
+    e->tasks = t;
+    e->live_tasks++;
+}
+
+static void unlink_task(struct engine *e, struct task *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        e->tasks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+    e->live_tasks--;
+}
+
 /* The task has ended: wake whoever waits for it and let it be collected. */
 static void finish(struct engine *e, struct task *t, enum task_state state)
 {
@@ -102,6 +132,7 @@ static void finish(struct engine *e, struct task *t, enum task_state state)
     int ud;
 
     t->state = state;
+    luaL_checkstack(L, 6, NULL);   /* no-op: a callback runs within LUA_MINSTACK */
     push_task(L, t);                                  /* ..., outcome, task */
     ud = lua_gettop(L);
     lua_pushvalue(L, -2);
@@ -129,7 +160,31 @@ static void finish(struct engine *e, struct task *t, enum task_state state)
     lua_pop(L, 2);
     luaL_unref(L, LUA_REGISTRYINDEX, t->anchor);
     t->anchor = LUA_NOREF;
-    e->live_tasks--;
+    unlink_task(e, t);
+}
+
+/* Runs the <close> variables of t's coroutine, unwound (by an error, whose
+ * object is on top of it and at index err of e->L) or suspended (err 0).
+ * An error raised by a handler is reported. */
+static void close_task(struct engine *e, struct task *t, int err)
+{
+    lua_State *L = e->L, *co = t->co;
+    struct task *outer = e->running;
+
+    luaL_checkstack(L, 3, NULL);
+    err = err ? lua_absindex(L, err) : 0;
+    e->running = t;                /* a blocking call in a handler is told it cannot wait */
+    if (close_thread(co, L) != LUA_OK) {
+        lua_xmove(co, L, 1);
+        if (!err || !lua_rawequal(L, -1, err)) {
+            const char *msg = luaL_tolstring(L, -1, NULL);
+            lua_pushfstring(L, "error closing a task: %s", msg);
+            lqxt_report(e, lua_tostring(L, -1));
+            lua_pop(L, 2);
+        }
+        lua_pop(L, 1);
+    }
+    e->running = outer;
 }
 
 void ltask_resume(struct engine *e, struct task *t, int nargs)
@@ -140,6 +195,7 @@ void ltask_resume(struct engine *e, struct task *t, int nargs)
 
     e->running = t;
     t->state = TASK_RUNNING;
+    t->await = NULL;
     status = lua_resume(co, L, nargs, &nres);
     e->running = outer;
 
@@ -165,12 +221,13 @@ void ltask_resume(struct engine *e, struct task *t, int nargs)
         return;
     }
     /* An error: report it where it happened, keep every other task going. */
-    luaL_checkstack(L, 4, NULL);
-    lua_xmove(co, L, 1);
+    luaL_checkstack(L, 5, NULL);
+    lua_xmove(co, L, 1);                              /* the error */
+    lua_pushvalue(L, -1);
+    lua_xmove(L, co, 1);                              /* back: for the <close> handlers */
     const char *msg = luaL_tolstring(L, -1, NULL);    /* outcome: the message */
-    lua_remove(L, -2);
     if (e->cfg.debug) {
-        luaL_traceback(L, co, msg, 0);
+        luaL_traceback(L, co, msg, 0);                /* before closing unwinds co */
         lqxt_report(e, lua_tostring(L, -1));
         lua_pop(L, 1);
     } else {
@@ -178,6 +235,8 @@ void ltask_resume(struct engine *e, struct task *t, int nargs)
         lqxt_report(e, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
+    close_task(e, t, -2);
+    lua_remove(L, -2);
     e->failed_tasks++;
     finish(e, t, TASK_FAILED);
 }
@@ -198,9 +257,33 @@ struct task *ltask_prepare_block(struct engine *e, lua_State *L, const char *wha
     return NULL;
 }
 
-void ltask_suspend(struct task *t)
+void ltask_suspend(struct task *t, struct lawait *w)
 {
     t->state = TASK_WAITING;
+    t->await = w;
+}
+
+void ltask_close_all(struct engine *e)
+{
+    /* A handler may spawn: those are closed too (they have not run). */
+    while (e->tasks) {
+        struct task *t = e->tasks;
+        unlink_task(e, t);
+        if (t->timer_counted) {
+            loop_timer_stop(e->loop, &t->timer);
+            t->timer_counted = 0;
+            e->pending_ops--;
+        }
+        if (t->await) {
+            struct lawait *w = t->await;
+            t->await = NULL;
+            lawait_abandon(w);
+        }
+        t->state = TASK_FAILED;
+        close_task(e, t, 0);
+        *extra(t->co) = NULL;
+        t->co = NULL;
+    }
 }
 
 /* Runs one turn of the loop. Returns -1 with the reason in err when no turn
@@ -245,10 +328,13 @@ int ltask_spawn(lua_State *L)
     lua_State *co;
 
     luaL_checktype(L, 1, LUA_TFUNCTION);
+    luaL_checkstack(L, n + 3, "too many arguments");
     t = lua_newuserdatauv(L, sizeof *t, 3);
     memset(t, 0, sizeof *t);
     luaL_setmetatable(L, TASK_MT);
     co = lua_newthread(L);
+    if (!lua_checkstack(co, n))
+        return luaL_error(L, "too many arguments");
     lua_setiuservalue(L, -2, UV_THREAD);
     for (int i = 1; i <= n; i++)
         lua_pushvalue(L, i);
@@ -261,7 +347,7 @@ int ltask_spawn(lua_State *L)
     t->timer.fn = on_timer;
     t->timer.data = t;
     t->state = TASK_READY;
-    e->live_tasks++;
+    link_task(e, t);
     start_timer(t, 0, n - 1);
     return 1;
 }
@@ -379,7 +465,7 @@ int ltask_wait(lua_State *L)
         if (pending == 0)
             return collect(L, list);
         self->pending = pending;
-        ltask_suspend(self);
+        ltask_suspend(self, NULL);   /* waits for tasks, not for C */
         return lua_yieldk(L, 0, (lua_KContext)list, wait_continue);
     }
     for (lua_Integer i = 1; i <= n; i++) {
@@ -396,39 +482,41 @@ int ltask_wait(lua_State *L)
     return collect(L, list);
 }
 
-/* Called by the loop when a main-chunk sleep ends. */
-static void on_main_sleep(struct loop *loop, struct loop_timer *timer)
+/* One qxt.sleep: a userdata on the sleeper's stack (lawait.h). */
+struct sleep {
+    struct lawait w;
+    struct loop_timer timer;
+};
+
+/* Called by the loop when the sleep ends. */
+static void on_wake(struct loop *loop, struct loop_timer *timer)
 {
-    *(int *)timer->data = 1;
+    struct sleep *sl = timer->data;
+
+    lawait_complete(&sl->w, 0);
+}
+
+/* Called by the engine when nobody waits for the sleep any more. */
+static void cancel_sleep(struct lawait *w)
+{
+    struct sleep *sl = (struct sleep *)w;
+
+    loop_timer_stop(lawait_loop(w->e), &sl->timer);
 }
 
 /* qxt.sleep(seconds): suspends the caller; other tasks keep running. */
 int ltask_sleep(lua_State *L)
 {
-    struct engine *e = lqxt_engine(L);
     lua_Number s = luaL_checknumber(L, 1);
-    int64_t us;
-    struct task *t;
+    struct sleep *sl;
 
     luaL_argcheck(L, s >= 0 && s <= 31 * 86400.0, 1, "seconds must be between 0 and 31 days");
-    us = (int64_t)(s * 1e6);
-    t = ltask_prepare_block(e, L, "qxt.sleep");
-    if (t) {
-        ltask_suspend(t);
-        start_timer(t, us, 0);
-        return lua_yield(L, 0);
-    }
-    int done = 0, rc;
-    char err[200];
-    struct loop_timer timer = { .fn = on_main_sleep, .data = &done };
-    e->pending_ops++;
-    loop_timer_start(e->loop, &timer, us);
-    rc = lqxt_drive(e, &done, err, sizeof err);
-    loop_timer_stop(e->loop, &timer);            /* before anything can unwind this frame */
-    e->pending_ops--;
-    if (rc < 0)
-        return luaL_error(L, "qxt.sleep: %s", err);
-    return 0;
+    lua_settop(L, 1);
+    sl = lua_newuserdatauv(L, sizeof *sl, 0);
+    lawait_begin(L, &sl->w, "qxt.sleep", cancel_sleep);
+    sl->timer = (struct loop_timer){ .fn = on_wake, .data = sl };
+    loop_timer_start(lawait_loop(sl->w.e), &sl->timer, (int64_t)(s * 1e6));
+    return lawait_yield(L, &sl->w);
 }
 
 static int task_tostring(lua_State *L)

@@ -1,8 +1,8 @@
 /* lverify.c -- verify(mobile, name [, opts]): one provider query.
  *
- * In a task it submits the request and yields; the transport's completion
- * resumes the task with the result table. In the main chunk it drives the
- * loop until its own answer is in. Either way the caller gets a table,
+ * It submits the request and waits for it (lawait.h): in a task it yields
+ * and the transport's completion resumes it with the result table; in the
+ * main chunk it drives the loop until its own answer is in. Either way the caller gets a table,
  * never an error, for anything the provider or the network did; errors are
  * raised only for mistakes in the script (bad arguments, no apikey). */
 #include "lqxt.h"
@@ -16,28 +16,34 @@
 /* One verify() in flight. A userdata on the caller's stack, so it lives
  * exactly as long as the call waits (the stack is kept while yielded). */
 struct verify_call {
-    struct engine *e;
-    struct task *task;           /* resume it; NULL: the main chunk waits */
+    struct lawait w;
     struct lresult_query q;      /* strings point into the caller's stack */
-    int done;                    /* main chunk: the answer is in */
-    int result_ref;              /* main chunk: the answer, in the registry */
+    struct http_request *req;    /* in flight */
 };
 
 /* Called by the transport when the answer (or a failure) is in. */
 static void on_answer(void *data, const struct http_response *resp)
 {
     struct verify_call *call = data;
-    struct engine *e = call->e;
+    lua_State *T = lawait_thread(&call->w, 1);
 
-    e->pending_ops--;
-    lresult_push(e->L, &call->q, resp);
-    if (call->task) {
-        lua_xmove(e->L, ltask_thread(call->task), 1);
-        ltask_resume(e, call->task, 1);
-    } else {
-        call->result_ref = luaL_ref(e->L, LUA_REGISTRYINDEX);
-        call->done = 1;
+    call->req = NULL;
+    if (!T) {
+        lawait_complete(&call->w, 0);
+        return;
     }
+    lresult_push(T, &call->q, resp);
+    lawait_complete(&call->w, 1);
+}
+
+/* Called by the engine when nobody waits for the answer any more. */
+static void cancel_call(struct lawait *w)
+{
+    struct verify_call *call = (struct verify_call *)w;
+
+    if (call->req)
+        call->w.e->http_api->cancel(call->req);
+    call->req = NULL;
 }
 
 /* Timeouts in opts are seconds; 0 keeps the configured one. */
@@ -93,8 +99,6 @@ int lverify_verify(lua_State *L)
     struct engine *e = lqxt_engine(L);
     struct http_request_options ro;
     struct verify_call *call;
-    struct http_request *req;
-    struct task *task;
     size_t mlen, nlen, blen;
     const char *mobile, *name, *endpoint;
     char *body, err[256], stackbuf[512];
@@ -108,19 +112,16 @@ int lverify_verify(lua_State *L)
     endpoint = opt_endpoint(L, 3, e->cfg.endpoint);
     if (!e->cfg.apikey)
         return luaL_error(L, "no apikey configured: set QXT_APIKEY or pass --apikey-file FILE");
-    task = ltask_prepare_block(e, L, "verify()");
 
     lua_settop(L, 3);
     call = lua_newuserdatauv(L, sizeof *call, 0);
     memset(call, 0, sizeof *call);
-    call->e = e;
-    call->task = task;
+    lawait_begin(L, &call->w, "verify()", cancel_call);
     call->q.mobile = mobile;
     call->q.mobile_len = mlen;
     call->q.name = name;
     call->q.name_len = nlen;
     call->q.apikey = e->cfg.apikey;
-    call->result_ref = LUA_NOREF;
 
     /* The usual body fits on the stack: no allocation per query. */
     body = stackbuf;
@@ -133,25 +134,13 @@ int lverify_verify(lua_State *L)
         wipe_body(body, blen, stackbuf);
         return luaL_error(L, "verify(): %s", err);
     }
-    req = e->http_api->post(e->http, endpoint, body, blen, &ro, on_answer, call, err, sizeof err);
+    call->req = e->http_api->post(e->http, endpoint, body, blen, &ro, on_answer, call, err, sizeof err);
     wipe_body(body, blen, stackbuf);   /* the transport has its own copy */
-    if (!req) {
+    if (!call->req) {
         /* Not even started: still an outcome of the outside world. */
         struct http_response resp = { .error = err, .body = "" };
         lresult_push(L, &call->q, &resp);
         return 1;
     }
-    e->pending_ops++;
-    if (task) {
-        ltask_suspend(task);
-        return lua_yield(L, 0);       /* resumed by on_answer with the result */
-    }
-    if (lqxt_drive(e, &call->done, err, sizeof err) < 0) {
-        e->http_api->cancel(req);     /* nothing may call back into this frame */
-        e->pending_ops--;
-        return luaL_error(L, "verify(): %s", err);
-    }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, call->result_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, call->result_ref);
-    return 1;
+    return lawait_yield(L, &call->w);  /* the result table from on_answer */
 }

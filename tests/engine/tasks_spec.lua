@@ -170,3 +170,63 @@ describe("the main chunk", function()
     assert.are.equal(4, s2)
   end)
 end)
+
+-- A `<close>` variable whose handler prints `closed <tag>` (or counts in-process).
+local function closer(tag)
+  return "local _ <close> = setmetatable({}, { __close = function() print('closed " .. tag .. "') end }); "
+end
+
+describe("a task's <close> variables", function()
+  it("are closed exactly once when the task raises, and it still fails with its error", function()
+    local closed, seen = 0, nil
+    local t = qxt.spawn(function()
+      local _ <close> = setmetatable({}, { __close = function(_, e) closed = closed + 1; seen = e end })
+      qxt.sleep(0)
+      error("task breaks", 0)
+    end)
+    local r, err = qxt.wait(t)
+    assert.is_nil(r)
+    assert.matches("task breaks", err)
+    assert.are.equal(1, closed)
+    assert.matches("task breaks", tostring(seen))
+    assert.are.equal("failed", t:status())
+  end)
+
+  it("are closed exactly once when the main chunk fails while the task sleeps", function()
+    local slow = sim.start{ "--latency", "60s" }
+    local code = "qxt.spawn(function() " .. closer("sleeper") .. "qxt.sleep(3600) end); " ..
+                 "qxt.spawn(function() " .. closer("verifier") .. "verify('13972565391', '张三', " ..
+                 "{ endpoint = '" .. slow.endpoint .. "' }) end); " ..
+                 "qxt.sleep(0.2); error('main breaks')"
+    local out, err, status = sim.run(sim.qxtv() .. " -e " .. sim.quote(code))
+    slow:stop()
+    assert.are.equal(1, status)
+    assert.matches("main breaks", err)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    table.sort(lines)
+    assert.are.same({ "closed sleeper", "closed verifier" }, lines)
+  end)
+
+  it("are closed exactly once when the engine is freed with tasks in a deadlock", function()
+    local code = "local a, b; a = qxt.spawn(function() " .. closer("a") .. "qxt.sleep(0.01); qxt.wait(b) end); " ..
+                 "b = qxt.spawn(function() " .. closer("b") .. "qxt.sleep(0.01); qxt.wait(a) end)"
+    local out, err, status = sim.run(sim.qxtv() .. " -e " .. sim.quote(code))
+    assert.are.equal(1, status)
+    assert.matches("deadlock", err)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    table.sort(lines)
+    assert.are.same({ "closed a", "closed b" }, lines)
+  end)
+end)
+
+describe("qxt.spawn", function()
+  it("takes as many arguments as Lua can pass (its pushes check the stack)", function()
+    local code = "local t = {}; for i = 1, 300000 do t[i] = i end; " ..
+                 "print(qxt.wait(qxt.spawn(function(...) return select('#', ...) end, table.unpack(t))))"
+    local out, _, status = sim.run(sim.qxtv() .. " -e " .. sim.quote(code))
+    assert.are.equal(0, status)
+    assert.are.equal("300000\n", out)
+  end)
+end)
