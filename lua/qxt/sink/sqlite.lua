@@ -3,9 +3,11 @@
 --
 --   local sink = assert(qxt.sink.sqlite("results.db", "verified", { columns = src:columns() }))
 --
--- Columns: the input columns, then code, reason, status, area, isp,
--- attempts, rule, row (as the CSV sink). Rows are written in transactions
--- of opts.batch (500) rows; close() commits the rest.
+-- Columns: the row of qxt.sink.row (as every sink): the input columns,
+-- then code, reason, status, area, isp, attempts, rule, row, all TEXT (a
+-- nil value is NULL). Rows are written in transactions of opts.batch (500)
+-- rows; close() commits the rest. Failures: write() and close() return
+-- nil, "FILE: why" (a full disk), as every sink; misuse raises.
 --
 -- Like a CSV file, the table is replaced by each run (opts.mode =
 -- "replace", the default): a resumed run rewrites every output from its
@@ -14,11 +16,12 @@
 -- The database file is made mode 0600 (created so, or narrowed) before
 -- SQLite opens it; its rollback journal takes the same mode.
 local file = require("qxt.file")
+local row = require("qxt.sink.row")
 local sqlite = require("qxt.sqlite")
 
 local _M = {}
 
-_M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule", "row" }
+_M.RESULT_COLUMNS = row.RESULT_COLUMNS
 
 local Sink = {}
 Sink.__index = Sink
@@ -49,19 +52,9 @@ function _M.open(path, table_name, opts)
 end
 
 function Sink:_create(record)
-  local inputs = self.input_columns
-  if not inputs then
-    inputs = {}
-    for k in pairs(record.fields or {}) do inputs[#inputs + 1] = k end
-    table.sort(inputs)
-  end
-  local cols, taken = {}, {}
-  for _, c in ipairs(inputs) do cols[#cols + 1] = { name = c, input = c }; taken[c] = true end
-  for _, c in ipairs(_M.RESULT_COLUMNS) do
-    cols[#cols + 1] = { name = taken[c] and ("qxt_" .. c) or c, result = c }
-  end
+  local layout = row.layout(self.input_columns or row.default_columns(record))
   local defs = {}
-  for i, c in ipairs(cols) do defs[i] = ident(c.name) .. " TEXT" end
+  for i, name in ipairs(layout.names) do defs[i] = ident(name) .. " TEXT" end
   self.conn:setautocommit(false)
   if self.mode == "replace" then
     local ok, err = self.conn:execute("DROP TABLE IF EXISTS " .. ident(self.table))
@@ -70,22 +63,18 @@ function Sink:_create(record)
   local ok, err = self.conn:execute(("CREATE TABLE IF NOT EXISTS %s (%s)"):format(ident(self.table),
     table.concat(defs, ", ")))
   if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(err)), 0) end
-  self.columns = cols
+  self.layout = layout
   local names = {}
-  for i, c in ipairs(cols) do names[i] = ident(c.name) end
+  for i, name in ipairs(layout.names) do names[i] = ident(name) end
   self.insert = ("INSERT INTO %s (%s) VALUES ("):format(ident(self.table), table.concat(names, ", "))
 end
 
-function Sink:write(record, result)
-  if not self.columns then self:_create(record) end
-  local values = {}
-  for i, c in ipairs(self.columns) do
-    local v
-    if c.input then v = (record.fields or {})[c.input]
-    else
-      v = result[c.result]
-      if v == nil and c.result == "reason" then v = record.error end
-    end
+-- Writes one row; raises on a database failure (write() returns it).
+function Sink:_write(record, result)
+  if not self.layout then self:_create(record) end
+  local values = row.values(self.layout, record, result)
+  for i = 1, self.layout.n do
+    local v = values[i]
     values[i] = v == nil and "NULL" or ("'" .. self.conn:escape(tostring(v)) .. "'")
   end
   local ok, err = self.conn:execute(self.insert .. table.concat(values, ", ") .. ")")
@@ -99,12 +88,22 @@ function Sink:write(record, result)
   return true
 end
 
+--- sink:write(record, result) -> true | nil, err
+function Sink:write(record, result)
+  if not self.conn then error("qxt.sink.sqlite: write after close", 2) end
+  local ok, err = pcall(self._write, self, record, result)
+  if ok then return true end
+  err = tostring(err):gsub("^qxt%.sink%.sqlite: ", "")
+  if err:sub(1, #self.path + 2) == self.path .. ": " then return nil, err end
+  return row.failed(self.path, err)
+end
+
 --- sink:close() -> true | nil, err: commits the rows not committed yet;
 -- a commit or close that fails (a full disk) names the database file.
 function Sink:close()
   if not self.conn then return true end
   local ok, err = true, nil
-  if self.columns then
+  if self.layout then
     ok, err = self.conn:commit()
     if not ok then err = ("%s: commit failed: %s"):format(self.path, tostring(err)) end
   end

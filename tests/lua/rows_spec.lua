@@ -1,0 +1,193 @@
+-- One row format (qxt.sink.row): every sink writes the same columns, in the
+-- same order, with the same values, for the same record and result; and
+-- every sink fails the same way (nil, "FILE: why", never a raise).
+local cjson = require("cjson")
+local sim = require("tests.helpers.sim")
+
+local function tmp(ext)
+  local p = os.tmpname()
+  os.remove(p)
+  return p .. ext
+end
+
+local function slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The record and result every sink gets: a code-0 answer as the flow
+-- passes it (a view with rule and row), and a rejected row with no result.
+local function record(id, mobile)
+  return { seq = id, mobile = mobile, name = "张三",
+           fields = { id = tostring(id), phone = mobile, ["姓名"] = "张三", status = "vip" } }
+end
+local COLUMNS = { "id", "phone", "姓名", "status" }
+local ANSWER = { code = 0, reason = "Succ", class = "ok", status = "一致", area = "湖北-宜昌",
+                 isp = "中国电信", attempts = 2, consistent = true }
+local function view(rec)
+  return setmetatable({ rule = "match", row = rec.seq }, { __index = ANSWER })
+end
+local WANT_HEADER = { "id", "phone", "姓名", "status", "code", "reason", "qxt_status", "area", "isp",
+                      "attempts", "rule", "row" }
+local WANT_ROWS = {
+  { "1", "13972565391", "张三", "vip", "0", "Succ", "一致", "湖北-宜昌", "中国电信", "2", "match", "1" },
+  { "2", "123", "张三", "vip", "", "row 2 has 3 fields", "", "", "", "", "", "" },
+}
+
+local function write_both(sink)
+  local a = record(1, "13972565391")
+  assert.is_true(sink:write(a, view(a)))
+  local b = record(2, "123")
+  b.error = "row 2 has 3 fields"
+  assert.is_true(sink:write(b, nil))
+  assert.is_true(sink:close())
+end
+
+-- JSON keys in the order they were written (the values here hold no quotes).
+local function json_columns(line)
+  local names, values, obj = {}, {}, cjson.decode(line)
+  for key in line:gmatch('[{,]"([^"]+)":') do
+    names[#names + 1] = key
+    local v = obj[key]
+    local i = math.tointeger(v)       -- cjson reads every number as a float
+    values[#values + 1] = v == nil and "" or (i and ("%d"):format(i) or tostring(v))
+  end
+  return names, values
+end
+
+local function csv_table(text)
+  local lines = {}
+  for line in text:gmatch("[^\r\n]+") do
+    local cells = {}
+    -- (the values here hold no comma; the sqlite3 program quotes some cells)
+    for cell in (line .. ","):gmatch("([^,]*),") do cells[#cells + 1] = cell:gsub('^"(.*)"$', "%1") end
+    lines[#lines + 1] = cells
+  end
+  return lines
+end
+
+describe("qxt.sink.row: one row format", function()
+  it("has the result columns every sink writes, in their order", function()
+    local row = require("qxt.sink.row")
+    assert.are.same({ "code", "reason", "status", "area", "isp", "attempts", "rule", "row" }, row.RESULT_COLUMNS)
+    for _, name in ipairs{ "csv", "jsonl", "sqlite" } do
+      assert.are.equal(row.RESULT_COLUMNS, require("qxt.sink." .. name).RESULT_COLUMNS, name)
+    end
+  end)
+
+  it("CSV, JSON lines, SQLite and stdout write the same columns in the same order", function()
+    -- CSV
+    local csv_path = tmp(".csv")
+    write_both(qxt.sink.csv(csv_path, { columns = COLUMNS }))
+    local csv_rows = csv_table(slurp(csv_path))
+    os.remove(csv_path)
+    assert.are.same(WANT_HEADER, csv_rows[1])
+    assert.are.same(WANT_ROWS[1], csv_rows[2])
+    assert.are.same(WANT_ROWS[2], csv_rows[3])
+
+    -- JSON lines: the same keys in the same order; an empty cell is no key
+    local jsonl_path = tmp(".jsonl")
+    write_both(qxt.sink.jsonl(jsonl_path, { columns = COLUMNS }))
+    local n = 0
+    for line in io.lines(jsonl_path) do
+      n = n + 1
+      local names, values = json_columns(line)
+      local want_names, want_values = {}, {}
+      for i, v in ipairs(WANT_ROWS[n]) do
+        if v ~= "" then
+          want_names[#want_names + 1] = WANT_HEADER[i]
+          want_values[#want_values + 1] = v
+        end
+      end
+      assert.are.same(want_names, names)
+      assert.are.same(want_values, values)
+    end
+    os.remove(jsonl_path)
+    assert.are.equal(2, n)
+
+    -- SQLite: read back with the sqlite3 program (not our binding)
+    local db = tmp(".db")
+    write_both(assert(qxt.sink.sqlite(db, "t", { columns = COLUMNS })))
+    local out = sim.run(("sqlite3 -header -csv %s 'SELECT * FROM t ORDER BY id'"):format(sim.quote(db)))
+    os.remove(db)
+    local db_rows = csv_table(out)
+    assert.are.same(WANT_HEADER, db_rows[1])
+    assert.are.same(WANT_ROWS[1], db_rows[2])
+    assert.are.same(WANT_ROWS[2], db_rows[3])
+  end)
+
+  it("stdout prints the same row, unmasked (an output, not a log)", function()
+    local code = [[
+      local fmt = ...
+      local sink = qxt.sink.stdout{ format = fmt, columns = { "id", "phone", "姓名", "status" } }
+      local rec = { seq = 1, fields = { id = "1", phone = "13972565391", ["姓名"] = "张三", status = "vip" } }
+      assert(sink:write(rec, setmetatable({ rule = "match", row = 1 }, { __index = { code = 0, reason = "Succ",
+        status = "一致", area = "湖北-宜昌", isp = "中国电信", attempts = 2 } })))
+      assert(sink:close())]]
+    local out, err, status = sim.run(sim.qxtv() .. " -e " .. sim.quote(code) .. " csv")
+    assert.are.equal(0, status, err)
+    local rows = csv_table(out)
+    assert.are.same(WANT_HEADER, rows[1])
+    assert.are.same(WANT_ROWS[1], rows[2])
+    out, err, status = sim.run(sim.qxtv() .. " -e " .. sim.quote(code) .. " jsonl")
+    assert.are.equal(0, status, err)
+    local names, values = json_columns(out:match("[^\n]+"))
+    assert.are.same(WANT_HEADER, names)
+    assert.are.same(WANT_ROWS[1], values)
+  end)
+
+  it("without columns, every sink takes the first record's: mobile and name first, then sorted", function()
+    local rec = { seq = 1, fields = { zeta = "z", name = "张三", alpha = "a", mobile = "13972565391" } }
+    local want = { "mobile", "name", "alpha", "zeta", "code" }
+    local csv_path, db = tmp(".csv"), tmp(".db")
+    local csv_sink = qxt.sink.csv(csv_path)
+    local db_sink = assert(qxt.sink.sqlite(db, "t"))
+    for _, sink in ipairs{ csv_sink, db_sink } do
+      assert.is_true(sink:write(rec, { code = 0 }))
+      assert.is_true(sink:close())
+    end
+    local got = csv_table(slurp(csv_path))[1]
+    os.remove(csv_path)
+    assert.are.same(want, { table.unpack(got, 1, 5) })
+    local out = sim.run(("sqlite3 -header -csv %s 'SELECT * FROM t'"):format(sim.quote(db)))
+    os.remove(db)
+    assert.are.same(want, { table.unpack(csv_table(out)[1], 1, 5) })
+  end)
+end)
+
+describe("every sink fails the same way", function()
+  -- /dev/full takes the open, then fails every write with ENOSPC.
+  local function check(name, sink)
+    local rec = record(1, "13972565391")
+    local wrote, werr = sink:write(rec, view(rec))
+    local closed, cerr = sink:close()
+    local err = werr or cerr
+    assert.is_true(wrote == true or (wrote == nil and type(werr) == "string"), name .. ": write")
+    assert.is_true(closed == true or (closed == nil and type(cerr) == "string"), name .. ": close")
+    assert.is_string(err, name .. ": a full disk must be an error")
+    assert.matches("/dev/full", err, 1, true)
+  end
+
+  it("returns nil and 'FILE: why' from write or close, never raises (CSV, JSON lines, SQLite)", function()
+    check("csv", qxt.sink.csv("/dev/full", { columns = COLUMNS, buffer_rows = 1 }))
+    check("jsonl", qxt.sink.jsonl("/dev/full"))
+    check("sqlite", assert(qxt.sink.sqlite("/dev/full", "t", { columns = COLUMNS })))
+    -- a commit at every row: the failure comes from write(), as a value
+    check("sqlite batch 1", assert(qxt.sink.sqlite("/dev/full", "t", { columns = COLUMNS, batch = 1 })))
+  end)
+
+  it("raises on misuse: a write after close", function()
+    local db = tmp(".db")
+    local sinks = { qxt.sink.csv(tmp(".csv"), { columns = COLUMNS }), qxt.sink.jsonl(tmp(".jsonl")),
+                    assert(qxt.sink.sqlite(db, "t", { columns = COLUMNS })) }
+    for _, sink in ipairs(sinks) do
+      assert.is_true(sink:close())
+      local rec = record(1, "13972565391")
+      assert.has_error(function() sink:write(rec, view(rec)) end)
+      if sink.path then os.remove(sink.path) end
+    end
+    os.remove(db)
+  end)
+end)
