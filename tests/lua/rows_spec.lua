@@ -45,7 +45,7 @@ local function write_both(sink)
   assert.is_true(sink:close())
 end
 
--- JSON keys in the order they were written (the values here hold no quotes).
+-- JSON keys and their values as text (the values here hold no quotes).
 local function json_columns(line)
   local names, values, obj = {}, {}, cjson.decode(line)
   for key in line:gmatch('[{,]"([^"]+)":') do
@@ -55,6 +55,15 @@ local function json_columns(line)
     values[#values + 1] = v == nil and "" or (i and ("%d"):format(i) or tostring(v))
   end
   return names, values
+end
+
+-- names and values -> { [name] = value } without the empty ones
+local function as_map(names, values)
+  local t = {}
+  for i, name in ipairs(names) do
+    if values[i] ~= "" then t[name] = values[i] end
+  end
+  return t
 end
 
 local function csv_table(text)
@@ -87,22 +96,14 @@ describe("qxt.sink.row: one row format", function()
     assert.are.same(WANT_ROWS[1], csv_rows[2])
     assert.are.same(WANT_ROWS[2], csv_rows[3])
 
-    -- JSON lines: the same keys in the same order; an empty cell is no key
+    -- JSON lines: the same keys with the same values (a JSON object has no
+    -- order); an empty cell is no key
     local jsonl_path = tmp(".jsonl")
     write_both(qxt.sink.jsonl(jsonl_path, { columns = COLUMNS }))
     local n = 0
     for line in io.lines(jsonl_path) do
       n = n + 1
-      local names, values = json_columns(line)
-      local want_names, want_values = {}, {}
-      for i, v in ipairs(WANT_ROWS[n]) do
-        if v ~= "" then
-          want_names[#want_names + 1] = WANT_HEADER[i]
-          want_values[#want_values + 1] = v
-        end
-      end
-      assert.are.same(want_names, names)
-      assert.are.same(want_values, values)
+      assert.are.same(as_map(WANT_HEADER, WANT_ROWS[n]), as_map(json_columns(line)))
     end
     os.remove(jsonl_path)
     assert.are.equal(2, n)
@@ -133,12 +134,10 @@ describe("qxt.sink.row: one row format", function()
     assert.are.same(WANT_ROWS[1], rows[2])
     out, err, status = sim.run(sim.qxtv() .. " -e " .. sim.quote(code) .. " jsonl")
     assert.are.equal(0, status, err)
-    local names, values = json_columns(out:match("[^\n]+"))
-    assert.are.same(WANT_HEADER, names)
-    assert.are.same(WANT_ROWS[1], values)
+    assert.are.same(as_map(WANT_HEADER, WANT_ROWS[1]), as_map(json_columns(out:match("[^\n]+"))))
   end)
 
-  it("without columns, every sink takes the first record's: mobile and name first, then sorted", function()
+  it("without columns, CSV and SQLite take the first record's: mobile and name first, then sorted", function()
     local rec = { seq = 1, fields = { zeta = "z", name = "张三", alpha = "a", mobile = "13972565391" } }
     local want = { "mobile", "name", "alpha", "zeta", "code" }
     local csv_path, db = tmp(".csv"), tmp(".db")
@@ -154,6 +153,27 @@ describe("qxt.sink.row: one row format", function()
     local out = sim.run(("sqlite3 -header -csv %s 'SELECT * FROM t'"):format(sim.quote(db)))
     os.remove(db)
     assert.are.same(want, { table.unpack(csv_table(out)[1], 1, 5) })
+  end)
+end)
+
+describe("JSON lines without columns", function()
+  it("holds each record's own fields, and keeps an input column a result column shares", function()
+    local path = tmp(".jsonl")
+    local sink = qxt.sink.jsonl(path)
+    assert.is_true(sink:write({ seq = 1, fields = { mobile = "1", name = "a", status = "vip" } },
+                              { code = 0, status = "一致", rule = "match", row = 1 }))
+    assert.is_true(sink:write({ seq = 2, fields = { mobile = "2", name = "b", extra = "x" } },
+                              { code = -4, rule = "no_record", row = 2 }))
+    assert.is_true(sink:close())
+    local lines = {}
+    for line in io.lines(path) do lines[#lines + 1] = cjson.decode(line) end
+    os.remove(path)
+    -- the input's status survives; the answer's is qxt_status, as in CSV and SQLite
+    assert.are.equal("vip", lines[1].status)
+    assert.are.equal("一致", lines[1].qxt_status)
+    assert.are.equal("x", lines[2].extra)
+    assert.is_nil(lines[2].qxt_status)
+    assert.are.equal(-4, lines[2].code)
   end)
 end)
 

@@ -109,6 +109,37 @@ function _M.values(layout, record, result, out)
   return out
 end
 
+--- named(layout, record, result) -> { [name] = value }: the row as a
+--- table keyed by column name (nil values absent), for formats whose
+--- records are maps (JSON). layout nil: every field of the record (as
+--- default_columns(record) names them, with the same renaming of result
+--- columns), without making a layout for each row.
+function _M.named(layout, record, result)
+  local input = record.fields or record
+  if not layout then
+    local t = {}
+    for k, v in pairs(input) do t[k] = v end
+    local columns = _M.RESULT_COLUMNS
+    for i = 1, #columns do
+      local col = columns[i]
+      local v = result and result[col]
+      if v == nil then v = value(record, nil, col) end
+      if input[col] ~= nil then t["qxt_" .. col] = v else t[col] = v end
+    end
+    return t
+  end
+  local t, names, fields, results = {}, layout.names, layout.fields, layout.results
+  for i = 1, layout.n do
+    local f = fields[i]
+    if f then
+      t[names[i]] = input[f]
+    else
+      t[names[i]] = value(record, result, results[i])
+    end
+  end
+  return t
+end
+
 --- view(record, result, rule, duplicate) -> what a sink gets as the result:
 --- the answer, with this row's own rule, row number (record.seq) and, for a
 --- duplicate row (one answered by another row of the same pair), its own
