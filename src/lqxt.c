@@ -68,7 +68,8 @@ static int core_exit_status(lua_State *L)
     return 0;
 }
 
-/* qxt.core.code_info(code) -> class, meaning, provider reason (or nil) */
+/* qxt.core.code_info(code) -> class, meaning, provider reason (or nil),
+ * charged (boolean: the provider bills an answer with this code) */
 static int core_code_info(lua_State *L)
 {
     lua_Integer code = luaL_checkinteger(L, 1);
@@ -76,19 +77,58 @@ static int core_code_info(lua_State *L)
     lua_pushstring(L, qxt_class_name(qxt_code_class((long)code)));
     lua_pushstring(L, qxt_code_meaning((long)code));
     lua_pushstring(L, qxt_code_reason((long)code));
-    return 3;
+    lua_pushboolean(L, qxt_code_charged((long)code));
+    return 4;
 }
 
-/* qxt.core.classes() -> { [class name] = final (boolean) }: every class a
- * result can have, and whether a retry policy may ever ask again after it. */
+/* qxt.core.classes() -> { [class name] = final (boolean) }, { [class name] =
+ * { final =, answer =, outcome = } }: every class a result can have; final:
+ * no retry policy may ask again after it; answer: the journal keeps it;
+ * outcome: its default sink without a verdict (codes.h). */
 static int core_classes(lua_State *L)
 {
     lua_createtable(L, 0, QXT_CLASS_COUNT);
+    lua_createtable(L, 0, QXT_CLASS_COUNT);          /* finals, infos */
     for (int c = 0; c < QXT_CLASS_COUNT; c++) {
+        const char *name = qxt_class_name((qxt_class)c);
         lua_pushboolean(L, qxt_class_final((qxt_class)c));
-        lua_setfield(L, -2, qxt_class_name((qxt_class)c));
+        lua_setfield(L, -3, name);
+        lua_createtable(L, 0, 3);                    /* finals, infos, info */
+        lua_pushboolean(L, qxt_class_final((qxt_class)c));
+        lua_setfield(L, -2, "final");
+        lua_pushboolean(L, qxt_class_answer((qxt_class)c));
+        lua_setfield(L, -2, "answer");
+        lua_pushstring(L, qxt_class_outcome((qxt_class)c));
+        lua_setfield(L, -2, "outcome");
+        lua_setfield(L, -2, name);
     }
-    return 1;
+    return 2;
+}
+
+/* qxt.core.verdict(status, area) -> consistent (boolean or nil), province
+ * (or nil), city (or nil): the decoder's rule (qxt_verdict_of), for
+ * answers read back from a journal. */
+static int core_verdict(lua_State *L)
+{
+    size_t area_len = 0;
+    const char *status = luaL_optstring(L, 1, NULL);
+    const char *area = luaL_optlstring(L, 2, NULL, &area_len);
+    struct qxt_verdict v;
+
+    qxt_verdict_of(status, area, area_len, &v);
+    if (v.consistent >= 0)
+        lua_pushboolean(L, v.consistent);
+    else
+        lua_pushnil(L);
+    if (v.province_len > 0)
+        lua_pushlstring(L, v.province, v.province_len);
+    else
+        lua_pushnil(L);
+    if (v.city_len > 0)
+        lua_pushlstring(L, v.city, v.city_len);
+    else
+        lua_pushnil(L);
+    return 3;
 }
 
 /* qxt.isatty(fd) -> whether fd (0, 1, 2) is a terminal: progress display
@@ -144,6 +184,7 @@ static const luaL_Reg core_funcs[] = {
     { "mkdir", core_mkdir },
     { "code_info", core_code_info },
     { "classes", core_classes },
+    { "verdict", core_verdict },
     { "isatty", core_isatty },
     { "verify", lverify_verify },
     { "spawn", ltask_spawn },

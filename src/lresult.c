@@ -191,7 +191,8 @@ static int get_code(lua_State *L, int idx, lua_Integer *code)
 static void decode_verdict(lua_State *L, int result, int decoded)
 {
     const char *status, *area;
-    size_t area_len;
+    size_t area_len = 0;
+    struct qxt_verdict v;
     int top = lua_gettop(L);
 
     if (lua_getfield(L, decoded, "result") != LUA_TTABLE) {
@@ -204,25 +205,24 @@ static void decode_verdict(lua_State *L, int result, int decoded)
     copy_str_field(L, res, "Area", "area");
     copy_str_field(L, res, "Now_isp", "isp");
 
+    /* The one rule for verdict fields (codes.h), as the journal applies
+     * it to stored answers through qxt.core.verdict. */
     lua_getfield(L, result, "status");
     status = lua_tostring(L, -1);
-    if (status && (strcmp(status, "一致") == 0 || strcmp(status, "不一致") == 0)) {
-        lua_pushboolean(L, strcmp(status, "一致") == 0);
-        lua_setfield(L, result, "consistent");
-    }
     lua_getfield(L, result, "area");
     area = lua_tolstring(L, -1, &area_len);
-    if (area && area_len > 0) {
-        const char *dash = memchr(area, '-', area_len);
-        size_t plen = dash ? (size_t)(dash - area) : area_len;
-        if (plen > 0) {
-            lua_pushlstring(L, area, plen);
-            lua_setfield(L, result, "province");
-        }
-        if (dash && area + area_len > dash + 1) {
-            lua_pushlstring(L, dash + 1, (size_t)(area + area_len - dash - 1));
-            lua_setfield(L, result, "city");
-        }
+    qxt_verdict_of(status, area, area ? area_len : 0, &v);
+    if (v.consistent >= 0) {
+        lua_pushboolean(L, v.consistent);
+        lua_setfield(L, result, "consistent");
+    }
+    if (v.province_len > 0) {
+        lua_pushlstring(L, v.province, v.province_len);
+        lua_setfield(L, result, "province");
+    }
+    if (v.city_len > 0) {
+        lua_pushlstring(L, v.city, v.city_len);
+        lua_setfield(L, result, "city");
     }
     lua_settop(L, top);
 }

@@ -7,28 +7,30 @@
 --   clean.record(rec)                   --> rec (mobile/name cleaned, originals kept
 --                                           as mobile_raw/name_raw) | nil, reason, field
 --
--- Rules. Each of clean.mobile_rules and clean.name_rules is an ordered array
--- of functions `rule(value, cleaner) -> value | nil, reason`: a rule returns
--- the (possibly rewritten) value for the next rule, or nil and the reason to
--- reject the record. The last built-in rule of each list validates, so a
--- rule appended after it sees a clean 11-digit mobile or a clean name.
--- Rejecting test numbers 1380000xxxx from a script:
+-- Rules. A cleaner (clean.new{...}) has two ordered arrays, mobile_rules
+-- and name_rules, of functions `rule(value, cleaner) -> value | nil,
+-- reason`: a rule returns the (possibly rewritten) value for the next rule,
+-- or nil and the reason to reject the record. The last built-in rule of
+-- each list validates, so a rule appended after it sees a clean 11-digit
+-- mobile or a clean name. Rejecting test numbers 1380000xxxx from a script:
 --
---   local clean = require("qxt.clean")
---   table.insert(clean.mobile_rules, clean.reject("^1380000", "test number 1380000xxxx"))
+--   local cleaner = qxt.clean.new()
+--   table.insert(cleaner.mobile_rules, qxt.clean.reject("^1380000", "test number 1380000xxxx"))
+--   qxt.flow{ ..., clean = cleaner }
 --
 -- or, with a function of your own:
 --
---   table.insert(clean.mobile_rules, function(m)
+--   table.insert(cleaner.mobile_rules, function(m)
 --     if m:find("^1380000") then return nil, "test number" end
 --     return m
 --   end)
 --
--- The module-level functions use the default cleaner, whose lists are
--- clean.mobile_rules and clean.name_rules. clean.new{...} makes a separate
--- cleaner (fresh copies of the built-in lists, or lists of your own) when a
--- script needs two policies at once. The built-in rules are also reachable
--- by name in clean.rules, to rebuild a list in another order.
+-- The module-level functions (clean.mobile, clean.name, clean.record) use
+-- the built-in rules, which nothing outside this file can change: a script
+-- that wants other rules makes its own cleaner. One spelling: functions are
+-- called with '.', the module's and a cleaner's alike (cleaner.record(rec));
+-- a ':' call raises. The built-in rules are also reachable by name in
+-- clean.rules, to rebuild a list in another order.
 
 local _M = {}
 
@@ -332,24 +334,23 @@ local function apply(list, value, cleaner)
 end
 
 local Cleaner = {}
-Cleaner.__index = Cleaner
 
---- cleaner:mobile(v) -> mobile11 | nil, reason
-function Cleaner:mobile(v)
+--- cleaner.mobile(v) -> mobile11 | nil, reason
+function Cleaner.mobile(self, v)
   return apply(self.mobile_rules, v, self)
 end
 
---- cleaner:name(v) -> name | nil, reason
-function Cleaner:name(v)
+--- cleaner.name(v) -> name | nil, reason
+function Cleaner.name(self, v)
   return apply(self.name_rules, v, self)
 end
 
---- cleaner:record(rec [, opts]) -> rec | nil, reason, field
+--- cleaner.record(rec [, opts]) -> rec | nil, reason, field
 -- Cleans rec.mobile and rec.name in place, keeping the input values as
 -- rec.mobile_raw and rec.name_raw. A record that already carries an error
 -- (a malformed input row) is rejected with that error and field "record".
 -- opts.max_name_length overrides the cleaner's limit for this call.
-function Cleaner:record(rec, opts)
+function Cleaner.record(self, rec, opts)
   if type(rec) ~= "table" then
     error("clean.record: expected a record table, got " .. type(rec), 2)
   end
@@ -382,6 +383,21 @@ function Cleaner:record(rec, opts)
   return rec
 end
 
+-- Puts a cleaner's functions on t (the cleaner itself, or this module),
+-- called with '.' as a cleaner goes where the module would do
+-- (qxt.flow{clean=}); a ':' call is a mistake that would clean the table.
+local function bind(t, cleaner)
+  for _, method in ipairs({ "mobile", "name", "record" }) do
+    local f = Cleaner[method]
+    t[method] = function(first, ...)
+      if first == t then
+        error(("clean: call %s with '.', not ':'"):format(method), 2)
+      end
+      return f(cleaner, first, ...)
+    end
+  end
+end
+
 --- clean.new([opts]) -> cleaner
 -- opts.mobile_rules, opts.name_rules: arrays of rules (default: fresh copies
 -- of the built-in lists); opts.max_name_length (default 30).
@@ -404,22 +420,12 @@ function _M.new(opts)
       end
     end
   end
-  local cleaner = setmetatable({
+  local cleaner = {
     mobile_rules = opts.mobile_rules and copy(opts.mobile_rules) or copy(DEFAULT_MOBILE_RULES),
     name_rules = opts.name_rules and copy(opts.name_rules) or copy(DEFAULT_NAME_RULES),
     max_name_length = max,
-  }, Cleaner)
-  -- Bound, so that cleaner.record(rec) works as well as cleaner:record(rec):
-  -- a cleaner is passed where the module itself would do (qxt.flow{clean=}).
-  for _, method in ipairs({ "mobile", "name", "record" }) do
-    local f = Cleaner[method]
-    cleaner[method] = function(first, ...)
-      if first == cleaner then
-        return f(cleaner, ...)
-      end
-      return f(cleaner, first, ...)
-    end
-  end
+  }
+  bind(cleaner, cleaner)
   return cleaner
 end
 
@@ -438,26 +444,12 @@ function _M.reject(pattern, reason)
   end
 end
 
-local default = _M.new()
-_M.default = default
-_M.mobile_rules = default.mobile_rules
-_M.name_rules = default.name_rules
-
---- clean.mobile(v), clean.name(v), clean.record(rec [, opts]): the default
--- cleaner's methods as plain functions (called with ':' they work too).
-_M.mobile = function(first, ...)
-  if first == _M then return default.mobile(...) end
-  return default.mobile(first, ...)
-end
-
-_M.name = function(first, ...)
-  if first == _M then return default.name(...) end
-  return default.name(first, ...)
-end
-
-_M.record = function(first, ...)
-  if first == _M then return default.record(...) end
-  return default.record(first, ...)
-end
+--- clean.mobile(v), clean.name(v), clean.record(rec [, opts]): the
+-- built-in rules, through a cleaner of their own that nothing else reaches.
+bind(_M, {
+  mobile_rules = copy(DEFAULT_MOBILE_RULES),
+  name_rules = copy(DEFAULT_NAME_RULES),
+  max_name_length = _M.MAX_NAME_LENGTH,
+})
 
 return _M

@@ -39,6 +39,7 @@ local progress = require("qxt.progress")
 local ratelimit = require("qxt.ratelimit")
 local retry = require("qxt.retry")
 local route = require("qxt.route")
+local row = require("qxt.sink.row")
 local summary = require("qxt.summary")
 
 local _M = {}
@@ -173,9 +174,7 @@ function _M.run(opts)
   local function finish(record, result, duplicate, sink, name, rule)
     if not sink then sink, name, rule = sink_for(record, result) end
     -- Duplicate rows share one answer: what is theirs alone goes in a view.
-    local view = setmetatable({ rule = rule, row = record.seq, duplicate = duplicate or nil },
-                              { __index = result })
-    if duplicate then view.mobile, view.name = record.mobile, record.name end
+    local view = row.view(record, result, rule, duplicate)
     local ok, err = sink:write(record, view)
     if ok == nil and err ~= nil then
       -- A row that cannot be written is a lost row: stop, never skip it.

@@ -14,6 +14,7 @@
 -- it for good. One run at a time: open() takes an exclusive lock on
 -- PATH.lock (qxt.file.lock), which the kernel drops when the process ends.
 -- See docs/durability.md.
+local codes = require("qxt.codes")
 local sqlite = require("qxt.sqlite.core")
 local crypto = require("qxt.crypto")
 local committer = require("qxt.journal.committer")
@@ -24,13 +25,15 @@ local _M = {}
 _M.FORMAT = 1
 
 -- Answers worth keeping: the provider's definitive replies about the person
--- asked. Account codes (halts), -8, transport failures and mismatches (an
--- answer naming someone else) are not answers; a resumed run asks again.
-local FINAL = { ok = true, input = true, no_record = true }
+-- asked, the classes the code table calls answers (qxt.codes.CLASS: ok,
+-- input, no_record). Account codes (halts), -8, transport failures and
+-- mismatches (an answer naming someone else) are not; a resumed run asks again.
+local CLASS = codes.CLASS
 
 --- Whether a result is an answer the journal keeps (and a resume reuses).
 function _M.is_answer(result)
-  return result.code ~= nil and FINAL[result.class] == true and not result.possibly_charged
+  local class = CLASS[result.class]
+  return result.code ~= nil and class ~= nil and class.answer and not result.possibly_charged
 end
 
 local SCHEMA = [[
@@ -298,12 +301,8 @@ local function result_of(row, record)
   local r = { code = row.code, class = row.class, reason = row.reason, status = row.status,
               area = row.area, isp = row.isp, attempts = row.attempts or 0,
               mobile = record.mobile, name = record.name, journaled = true }
-  if r.status == "一致" then r.consistent = true elseif r.status == "不一致" then r.consistent = false end
-  if r.area and r.area ~= "" then
-    local p, c = r.area:match("^([^-]*)%-?(.*)$")
-    if p ~= "" then r.province = p end
-    if c ~= "" then r.city = c end
-  end
+  -- the verdict fields by the decoder's own rule (qxt.codes.verdict)
+  r.consistent, r.province, r.city = codes.verdict(r.status, r.area)
   return r
 end
 

@@ -31,15 +31,21 @@ local code_table = require("qxt.codes")
 
 local _M = {}
 
--- Classes whose answers are final whatever a policy says (the engine's table).
+-- Classes whose answers are final whatever a policy says, and the class of
+-- each code: the engine's one table (qxt.codes), never a copy here.
 local FINAL_CLASSES, KNOWN_CLASSES = {}, {}
 for class, final in pairs(code_table.CLASSES) do
   KNOWN_CLASSES[class] = true
   FINAL_CLASSES[class] = final or nil
 end
--- Documented codes of those classes.
-local FINAL_CODES = { [0] = "ok", [1] = "input", [-2] = "input", [-3] = "input",
-                      [-1] = "account", [-5] = "account", [-9] = "account" }
+
+-- The class of a final code (a documented one, or any code the provider
+-- does not document: class account), else nil.
+local function final_code(code)
+  if not code then return nil end
+  local class = code_table.class(code)
+  return FINAL_CLASSES[class] and class or nil
+end
 
 --- The defaults (docs/codes.md, docs/lua-api.md): -8 and transport failures, 5 attempts in all,
 -- 0.2 s doubling (capped at 10 s), +-10% jitter; a possibly charged request
@@ -58,7 +64,7 @@ local function is_final(result)
   if type(result) ~= "table" then
     return true
   end
-  return FINAL_CLASSES[result.class] or FINAL_CODES[math.tointeger(result.code)] ~= nil
+  return FINAL_CLASSES[result.class] or final_code(math.tointeger(result.code)) ~= nil
 end
 
 -- True when result was possibly charged and re-sending it once more would
@@ -95,9 +101,9 @@ local function compile_on(on)
   for i, entry in ipairs(on) do
     local code = math.tointeger(entry)
     if code then
-      if FINAL_CODES[code] then
+      if final_code(code) then
         error(string.format("retry.policy: code %d (class %s) is final and never retried",
-          code, FINAL_CODES[code]), 3)
+          code, final_code(code)), 3)
       end
       codes[code] = true
     elseif type(entry) == "string" and KNOWN_CLASSES[entry] then

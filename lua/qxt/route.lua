@@ -11,24 +11,28 @@
 --                 (halted, budget)
 -- A script can route with rules of its own: a function (record, result) ->
 -- sink name [, rule name] that returns nil to fall back to these.
+local codes = require("qxt.codes")
+
 local _M = {}
 
 _M.OUTCOMES = { "consistent", "inconsistent", "invalid", "unverified" }
 
 --- The default outcome of a result, and the name of the rule that chose it.
+-- A class's outcome without a verdict comes from the code table
+-- (qxt.codes.CLASS); `rejected` and `unsent` are the flow's own classes.
 function _M.outcome(result)
-  if result.class == "rejected" or result.class == "input" then
-    return "invalid", result.class
-  end
-  if result.class == "ok" and result.consistent == true then return "consistent", "match" end
-  if result.class == "ok" and result.consistent == false then return "inconsistent", "mismatch" end
+  local class = result.class
+  if class == "rejected" then return "invalid", class end
+  if class == "ok" and result.consistent == true then return "consistent", "match" end
+  if class == "ok" and result.consistent == false then return "inconsistent", "mismatch" end
   -- not "mismatch": that rule names a verdict (不一致), this is no verdict at all
-  if result.class == "mismatch" then return "unverified", "other_person" end
-  return "unverified", result.class or "unknown"
+  if class == "mismatch" then return "unverified", "other_person" end
+  local info = codes.CLASS[class]
+  return info and info.outcome or "unverified", class or "unknown"
 end
 
 --- A router from an ordered list of rules (see qxt.rules, which this is):
---   { name = "...", when = function(record, result) -> bool, to = "sink" }
+--   { name = "...", when = function(record, result) -> bool, route = "sink" }
 function _M.rules(list)
   return require("qxt.rules").new(list)
 end

@@ -21,8 +21,7 @@ local _M = {}
 function _M.new(list)
   if type(list) ~= "table" then error("qxt.rules wants a table of rules", 2) end
   for i, rule in ipairs(list) do
-    local to = rule.route or rule.to
-    if type(rule.when) ~= "function" or type(to) ~= "string" then
+    if type(rule.when) ~= "function" or type(rule.route) ~= "string" then
       error(("rule %d%s needs when = function(record, result) and route = \"sink name\""):format(
         i, rule.name and (" (" .. tostring(rule.name) .. ")") or ""), 2)
     end
@@ -32,7 +31,7 @@ function _M.new(list)
   end
   return function(record, result)
     for i, rule in ipairs(list) do
-      if rule.when(record, result) then return rule.route or rule.to, rule.name or ("rule " .. i) end
+      if rule.when(record, result) then return rule.route, rule.name or ("rule " .. i) end
     end
     if list.otherwise then return list.otherwise, "otherwise" end
     return nil
@@ -77,7 +76,7 @@ function _M.load(path, opts)
   -- changes the list it came from changes nothing here.
   local rules = {}
   for i, rule in ipairs(list) do
-    rules[i] = { name = tostring(rule.name or ("rule " .. i)), route = rule.route or rule.to, when = rule.when }
+    rules[i] = { name = tostring(rule.name or ("rule " .. i)), route = rule.route, when = rule.when }
   end
   local otherwise = list.otherwise
   -- Each `when` runs under the limits, on a read-only view of the record

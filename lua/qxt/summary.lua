@@ -25,7 +25,7 @@ function _M.new()
     rules = {}, queries = 0, retries = 0, retries_by_code = {}, duplicates = 0,
     -- requests that went out whole with no answer about the person asked
     -- (possibly_charged), and of those the transport failures
-    possibly_charged = 0, transport_charged = 0,
+    possibly_charged = 0, transport_charged = 0, charged = 0,
     latency_buckets = {}, latency_count = 0, latency_max = 0,
     -- per second of the run: records finished, queries answered, failed
     -- attempts (-8 and transport): throughput and error rate over time
@@ -51,6 +51,8 @@ function Summary:query(result)
   if result.class == "transient" or result.class == "transport" then p[3] = p[3] + 1 end
   bump(self.codes, result.code ~= nil and tostring(result.code) or
        (result.class == "mismatch" and "mismatch" or "transport"))
+  local code = math.tointeger(result.code)
+  if code and codes.charged(code) then self.charged = self.charged + 1 end
   if result.possibly_charged then
     self.possibly_charged = self.possibly_charged + 1
     if result.class == "transport" then self.transport_charged = self.transport_charged + 1 end
@@ -138,10 +140,11 @@ function Summary:to_table(extra)
     classes = self.classes, carriers = self.carriers, provinces = self.provinces,
     rules = self.rules, queries_sent = self.queries, retries = self.retries,
     retries_by_code = self.retries_by_code, duplicates = self.duplicates,
-    -- charged: code-0 answers about the person asked (billed, we assume);
+    -- charged: answers about the person asked with a code the table bills
+    -- (qxt.codes.charged: code 0, we assume);
     -- possibly_charged: sent whole, no such answer (billed or not: unknown).
     -- What the provider billed lies between charged and their sum.
-    charged = tonumber(self.codes["0"] or 0),
+    charged = self.charged,
     possibly_charged = self.possibly_charged,
     latency_ms = { p50 = self:percentile(0.50), p95 = self:percentile(0.95),
                    p99 = self:percentile(0.99), max = self.latency_count > 0 and self.latency_max or nil },

@@ -197,7 +197,7 @@ describe("extending the rules", function()
     local cleaner = clean.new()
     table.insert(cleaner.mobile_rules, clean.reject("^1380000", "test number 1380000xxxx"))
     assert.are.equal("test number 1380000xxxx", select(2, cleaner.mobile("138-0000-1234")))
-    assert.are.equal("13972565391", cleaner:mobile("13972565391"))
+    assert.are.equal("13972565391", cleaner.mobile("13972565391"))
     -- the default cleaner is untouched
     assert.are.equal("13800001234", clean.mobile("13800001234"))
   end)
@@ -213,13 +213,16 @@ describe("extending the rules", function()
     assert.are.equal("john smith", seen)
   end)
 
-  it("the module-level lists drive clean.mobile", function()
-    local rule = clean.reject("^1390000", "blocked range")
-    table.insert(clean.mobile_rules, rule)
-    local _, reason = clean.mobile("13900001111")
-    table.remove(clean.mobile_rules)
-    assert.are.equal("blocked range", reason)
-    assert.are.equal("13900001111", clean.mobile("13900001111"))
+  it("has one spelling: no module-level lists to change, and '.' calls only", function()
+    -- the built-in rules are the module's own: a script's rules go in a cleaner
+    assert.is_nil(clean.mobile_rules)
+    assert.is_nil(clean.name_rules)
+    assert.is_nil(clean.default)
+    local cleaner = clean.new()
+    for _, t in ipairs{ clean, cleaner } do
+      assert.has_error(function() t:mobile("13972565391") end, "clean: call mobile with '.', not ':'")
+      assert.has_error(function() t:record({ mobile = "13972565391", name = "张三" }) end)
+    end
   end)
 
   it("rules can be rebuilt from clean.rules, and max_name_length set", function()

@@ -174,7 +174,7 @@ describe("qxt.flow", function()
       source = records{ { "13972565391", "李四" }, { "13972565391", "张三" } },
       sinks = out, quiet = true, verify = { endpoint = s.endpoint },
       route = qxt.route.rules{
-        { name = "mismatch to review", to = "review", when = function(_, r) return r.consistent == false end },
+        { name = "mismatch to review", route = "review", when = function(_, r) return r.consistent == false end },
       },
     }
     assert.are.equal(1, #out.review.rows)

@@ -216,6 +216,14 @@ describe("retry of possibly charged requests", function()
     assert.has_error(function() retry.policy{ on = { "mismatch" } } end)
   end)
 
+  it("treats a code the provider never documented as final, as the code table does", function()
+    -- class account in src/codes.c: listing it raises, and a result that
+    -- carries only the code is final (a second copy of the table said not)
+    assert.has_error(function() retry.policy{ on = { 42 } } end)
+    assert.is_true(retry.is_final({ code = 42 }))
+    assert.is_false(retry.is_final({ code = -8 }))
+  end)
+
   it("caps a plain function at the default too, unless told otherwise", function()
     local calls = 0
     local always = function() calls = calls + 1; return 0.01 end

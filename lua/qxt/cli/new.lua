@@ -23,8 +23,9 @@ else
 end
 
 -- 2. Cleaning: the built-in rules normalise +86, blanks, dashes and
---    full-width digits. Add your own, e.g. refuse test numbers:
-qxt.clean.mobile_rules[#qxt.clean.mobile_rules + 1] = qxt.clean.reject("^1380000", "test number")
+--    full-width digits. Add your own to a cleaner, e.g. refuse test numbers:
+local cleaner = qxt.clean.new()
+table.insert(cleaner.mobile_rules, qxt.clean.reject("^1380000", "test number"))
 
 -- 3. Where results go: one sink per outcome, plus any of your own.
 local out = "out-%s"
@@ -40,11 +41,12 @@ end
 local summary = qxt.flow{
   source = source,
   sinks = sinks,
+  clean = cleaner,
   concurrency = 16,
   rate = 50,                                   -- queries per second at most
   retry = qxt.retry.policy{ on = { -8, "transport" }, attempts = 5, backoff = 0.2, factor = 2 },
   route = qxt.route.rules{
-    { name = "mismatch needs a person", to = "review",
+    { name = "mismatch needs a person", route = "review",
       when = function(_, r) return r.consistent == false end },
   },
 }

@@ -169,7 +169,6 @@ function _M.new(opts)
 
   local function clean()
     local c = copy(real.clean)
-    c.default = nil
     c.new = function(...)
       local cl = real.clean.new(...)
       return { mobile = cl.mobile, name = cl.name, record = cl.record, max_name_length = cl.max_name_length,

@@ -6,81 +6,34 @@
 --   sink:write(record, result)
 --   sink:close()
 --
--- Columns: the input columns (opts.columns, usually source:columns(); by
--- default the keys of the first record's fields, mobile and name first),
--- then sink.RESULT_COLUMNS (code, reason, status, area, isp, attempts,
--- rule, row: the input's data-row number) or opts.result_columns. Input values come from record.fields, as
--- read (not cleaned). A result column takes result[col], else record[col];
--- `reason` falls back to record.error, so a row rejected before sending
--- still says why. A result column whose name an input column already uses
--- is written as "qxt_<name>" so both survive.
+-- The row (its columns, their order, their values) is qxt.sink.row's: the
+-- input columns (opts.columns, else the first record's), then
+-- row.RESULT_COLUMNS or opts.result_columns. Failures: nil, "FILE: why".
 --
 -- The file is created on the first write, or by close() with just the
 -- header, so an outcome that never happened still has its (empty) file and
 -- nothing is created for a run that fails before its first record.
 
 local csv = require("qxt.csv")
+local row = require("qxt.sink.row")
 
 local _M = {}
 
-_M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule", "row" }
+_M.RESULT_COLUMNS = row.RESULT_COLUMNS
 
 local Sink = {}
 Sink.__index = Sink
 
-local function default_columns(fields)
-  local keys, first = {}, {}
-  for _, k in ipairs({ "mobile", "name" }) do
-    if fields[k] ~= nil then
-      first[#first + 1] = k
-    end
-  end
-  for k in pairs(fields) do
-    if type(k) == "string" and k ~= "mobile" and k ~= "name" then
-      keys[#keys + 1] = k
-    end
-  end
-  table.sort(keys)
-  return table.move(keys, 1, #keys, #first + 1, first)
-end
-
 -- Builds the header and opens the writer.
 function Sink:_open(record)
-  local inputs = self.input_columns
-  if not inputs then
-    inputs = record and default_columns(record.fields or record) or { "mobile", "name" }
-  end
-  local header, taken = {}, {}
-  for i, col in ipairs(inputs) do
-    header[i] = col
-    taken[col] = true
-  end
-  local outputs = {}
-  for _, col in ipairs(self.result_columns) do
-    local out = taken[col] and "qxt_" .. col or col
-    header[#header + 1] = out
-    taken[out] = true
-    outputs[#outputs + 1] = { from = col, to = out }
-  end
-  local writer, err = csv.writer(self.path, header, self.writer_opts)
+  local layout = row.layout(self.input_columns or row.default_columns(record), self.result_columns)
+  local writer, err = csv.writer(self.path, layout.names, self.writer_opts)
   if not writer then
-    return nil, err
+    return nil, err         -- qxt.file.open_private names the file
   end
-  -- Where each column's value comes from, decided once: the writer takes
-  -- it straight from the record and the result, with no row table. When two
-  -- columns share a name, the later source wins, as it would in a row table.
-  local field_of, result_of = {}, {}
-  for _, col in ipairs(inputs) do
-    field_of[col], result_of[col] = col, false
-  end
-  for _, out in ipairs(outputs) do
-    field_of[out.to], result_of[out.to] = false, out.from
-  end
-  local fields, results = {}, {}
-  for i, col in ipairs(header) do
-    fields[i], results[i] = field_of[col], result_of[col]
-  end
-  writer:_bind(fields, results)
+  -- The writer takes each value straight from the record and the result
+  -- by the row's rule (in C), with no row table.
+  writer:_bind(layout.fields, layout.results)
   self.writer = writer
   return true
 end
@@ -96,9 +49,6 @@ function Sink:write(record, result)
       return nil, err
     end
   end
-  -- An input column takes record.fields[col]; a result column takes
-  -- result[col], else record[col], and `reason` falls back to record.error
-  -- (in C: qxt.csv_writer.core).
   return self:_checked(self.writer:_write_record(record, result))
 end
 
@@ -107,9 +57,7 @@ function Sink:_checked(ok, err)
   if ok then
     return ok
   end
-  local what = type(self.path) == "string" and self.path
-    or (self.path == io.stdout and "standard output" or "the output file")
-  return nil, ("%s: %s"):format(what, tostring(err))
+  return row.failed(row.where(self.path), err)
 end
 
 --- sink:flush() -> true | nil, err
@@ -154,7 +102,7 @@ function _M.open(path, opts)
   return setmetatable({
     path = path,
     input_columns = opts.columns and table.move(opts.columns, 1, #opts.columns, 1, {}),
-    result_columns = opts.result_columns or _M.RESULT_COLUMNS,
+    result_columns = opts.result_columns,
     writer_opts = { bom = opts.bom, eol = opts.eol, buffer_rows = opts.buffer_rows },
   }, Sink)
 end

@@ -6,9 +6,12 @@
 --
 --   local sink = assert(qxt.sink.sqlite("results.db", "verified", { columns = src:columns() }))
 --
--- Columns: the input columns, then code, reason, status, area, isp,
--- attempts, rule, row (as the CSV sink). Rows are written in transactions
--- of opts.batch (500) rows; close() commits the rest.
+-- Columns: the row of qxt.sink.row (as every sink): the input columns,
+-- then code, reason, status, area, isp, attempts, rule, row, all TEXT (a
+-- nil value is NULL). Rows are written in transactions of opts.batch (500)
+-- rows; close() commits the rest. Failures: write() and close() return
+-- nil, "FILE: why" (a full disk, a bad column name in the first record),
+-- as every sink; misuse raises.
 --
 -- Like a CSV file, the table is replaced by each run (opts.mode =
 -- "replace", the default): a resumed run rewrites every output from its
@@ -17,11 +20,12 @@
 -- The database file is made mode 0600 (created so, or narrowed) before
 -- SQLite opens it; its rollback journal takes the same mode.
 local file = require("qxt.file")
+local row = require("qxt.sink.row")
 local sqlite = require("qxt.sqlite")
 
 local _M = {}
 
-_M.RESULT_COLUMNS = { "code", "reason", "status", "area", "isp", "attempts", "rule", "row" }
+_M.RESULT_COLUMNS = row.RESULT_COLUMNS
 
 local Sink = {}
 Sink.__index = Sink
@@ -61,22 +65,12 @@ function _M.open(path, table_name, opts)
 end
 
 function Sink:_create(record)
-  local inputs = self.input_columns
-  if not inputs then
-    inputs = {}
-    for k in pairs(record.fields or {}) do inputs[#inputs + 1] = k end
-    table.sort(inputs)
-  end
-  local cols, taken = {}, {}
-  for _, c in ipairs(inputs) do cols[#cols + 1] = { name = c, input = c }; taken[c] = true end
-  for _, c in ipairs(_M.RESULT_COLUMNS) do
-    cols[#cols + 1] = { name = taken[c] and ("qxt_" .. c) or c, result = c }
-  end
+  local layout = row.layout(self.input_columns or row.default_columns(record))
   local names, defs, marks = {}, {}, {}
-  for i, c in ipairs(cols) do
-    local ok, name = pcall(ident, c.name, "column")
-    if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, name), 0) end
-    names[i], defs[i], marks[i] = name, name .. " TEXT", "?"
+  for i, name in ipairs(layout.names) do
+    local ok, quoted = pcall(ident, name, "column")
+    if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, quoted), 0) end
+    names[i], defs[i], marks[i] = quoted, quoted .. " TEXT", "?"
   end
   local tname = ident(self.table, "table")       -- checked by open()
   exec(self, "BEGIN")
@@ -85,24 +79,19 @@ function Sink:_create(record)
   local ok, st = pcall(self.db.prepare, self.db, ("INSERT INTO %s (%s) VALUES (%s)")
     :format(tname, table.concat(names, ", "), table.concat(marks, ", ")))
   if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(st)), 0) end
-  self.columns = cols
+  self.layout = layout
   self.insert = st
 end
 
-function Sink:write(record, result)
-  if not self.columns then self:_create(record) end
-  local values = {}
-  for i, c in ipairs(self.columns) do
-    local v
-    if c.input then v = (record.fields or {})[c.input]
-    else
-      v = result[c.result]
-      if v == nil and c.result == "reason" then v = record.error end
-    end
-    if v ~= nil then v = tostring(v) end
-    values[i] = v
+-- Writes one row; raises on a database failure (write() returns it).
+function Sink:_write(record, result)
+  if not self.layout then self:_create(record) end
+  local values = row.values(self.layout, record, result)
+  for i = 1, self.layout.n do
+    local v = values[i]
+    if v ~= nil then values[i] = tostring(v) end
   end
-  local ok, err = pcall(self.insert.run, self.insert, table.unpack(values, 1, #self.columns))
+  local ok, err = pcall(self.insert.run, self.insert, table.unpack(values, 1, self.layout.n))
   if not ok then error(("qxt.sink.sqlite: %s: %s"):format(self.path, tostring(err)), 0) end
   self.pending = self.pending + 1
   if self.pending >= self.batch then
@@ -113,12 +102,22 @@ function Sink:write(record, result)
   return true
 end
 
+--- sink:write(record, result) -> true | nil, err
+function Sink:write(record, result)
+  if not self.db then error("qxt.sink.sqlite: write after close", 2) end
+  local ok, err = pcall(self._write, self, record, result)
+  if ok then return true end
+  err = tostring(err):gsub("^qxt%.sink%.sqlite: ", "")
+  if err:sub(1, #self.path + 2) == self.path .. ": " then return nil, err end
+  return row.failed(self.path, err)
+end
+
 --- sink:close() -> true | nil, err: commits the rows not committed yet;
 -- a commit or close that fails (a full disk) names the database file.
 function Sink:close()
   if not self.db then return true end
   local ok, err = true, nil
-  if self.columns then
+  if self.layout then
     ok, err = pcall(self.db.exec, self.db, "COMMIT")
     if not ok then err = ("%s: commit failed: %s"):format(self.path, tostring(err)) end
   end
