@@ -5,21 +5,19 @@ static const struct qxt_exit exit_table[] = {
     { QXT_EXIT_OK, "OK",
       "done: every record is in an output, whatever its outcome" },
     { QXT_EXIT_FAILED, "FAILED",
-      "a script or task error, or an output not written in full (named); for check, no verdict" },
+      "a script or task error, or an output not fully written; for check, no verdict" },
     { QXT_EXIT_USAGE, "USAGE",
-      "bad usage, an input that cannot be read as it is, or another run holds the output or "
-      "journal; nothing was sent" },
+      "bad usage, an unreadable input, or the output or journal in use; nothing was sent" },
     { QXT_EXIT_HALTED, "HALTED",
-      "a flow halted on a fatal provider code (-1, -5, -9, or an undocumented one) or a dead endpoint" },
+      "a flow halted: a fatal provider code (-1, -5, -9, undocumented) or a dead endpoint" },
     { QXT_EXIT_BUDGET, "BUDGET",
       "a flow's query budget ran out before every record was sent" },
     { QXT_EXIT_INTERRUPTED, "INTERRUPTED",
       "a journaled flow stopped on SIGINT/SIGTERM after its answers in flight; resumable" },
     { QXT_EXIT_INPUT, "INPUT",
-      "the input failed or changed while it was read; what was read is written and journaled" },
+      "the input failed or changed while read; what was read is written and journaled" },
     { QXT_EXIT_ABORTED, "ABORTED",
-      "a second SIGINT/SIGTERM, or the answers in flight did not come back in time: stopped at "
-      "once; resumable" },
+      "a second SIGINT/SIGTERM, or the grace period ran out: stopped at once; resumable" },
 };
 
 const struct qxt_exit *qxt_exit_at(size_t i)
