@@ -5,7 +5,7 @@
 local input, out = arg[1], arg[2] or "out-kyc"
 if not input then
   io.stderr:write("usage: qxtv run scripts/kyc_onboarding.lua applicants.csv [OUT_DIR]\n")
-  os.exit(2)
+  os.exit(qxt.exit.USAGE)
 end
 
 local BIG_THREE = { ["中国移动"] = true, ["中国联通"] = true, ["中国电信"] = true }
@@ -31,7 +31,7 @@ assert(qxt.mkdir(out))
 local _, lerr = qxt.file.lock(out .. "/.qxtv.lock")
 if lerr then
   io.stderr:write("kyc_onboarding: ", lerr, "; nothing was sent or written\n")
-  os.exit(2)
+  os.exit(qxt.exit.USAGE)
 end
 local sinks = {}
 for _, decision in ipairs{ "approve", "review", "reject" } do

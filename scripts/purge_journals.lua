@@ -14,7 +14,7 @@ while i <= #arg do
     days = tonumber(arg[i + 1])
     if not days or days < 0 then
       io.stderr:write("purge_journals: --older-than wants a number of days\n", USAGE, "\n")
-      os.exit(2)
+      os.exit(qxt.exit.USAGE)
     end
     i = i + 1
   elseif a == "--dry-run" then
@@ -23,16 +23,16 @@ while i <= #arg do
     dir = a
   else
     io.stderr:write("purge_journals: unexpected '", a, "'\n", USAGE, "\n")
-    os.exit(2)
+    os.exit(qxt.exit.USAGE)
   end
   i = i + 1
 end
-if not dir or not days then io.stderr:write(USAGE, "\n"); os.exit(2) end
+if not dir or not days then io.stderr:write(USAGE, "\n"); os.exit(qxt.exit.USAGE) end
 
 local removed, err = qxt.journal.purge(dir, days, dry_run)
 if not removed then
   io.stderr:write("purge_journals: ", err, "\n")
-  os.exit(1)
+  os.exit(qxt.exit.FAILED)
 end
 for _, path in ipairs(removed) do print((dry_run and "would remove " or "removed ") .. path) end
 io.stderr:write(("%d journal(s) %s, older than %g day(s), under %s\n"):format(#removed,

@@ -27,7 +27,7 @@ local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--c
 
 local function usage(msg)
   io.stderr:write("verify_csv: ", msg, "\n", USAGE, "\n")
-  os.exit(2)
+  os.exit(qxt.exit.USAGE)
 end
 
 -- Options, in the order a person reads them.
@@ -77,7 +77,7 @@ end
 local source, err = qxt.source.csv(input, { encoding = opts.encoding, columns = columns })
 if not source then
   io.stderr:write("verify_csv: ", err, "\n")
-  os.exit(2)
+  os.exit(qxt.exit.USAGE)
 end
 if source:encoding_note() then io.stderr:write("verify_csv: ", source:encoding_note(), "\n") end
 
@@ -90,7 +90,7 @@ local _, lerr, holder = file.lock(opts.out .. "/.qxtv.lock")
 if lerr then
   io.stderr:write("verify_csv: --out ", opts.out, ": ", lerr, "; nothing was sent or written",
                   holder and ". Wait for that run to end, or give another --out" or "", "\n")
-  os.exit(2)
+  os.exit(qxt.exit.USAGE)
 end
 
 -- The journal: answers already paid for. A run that finds one must be told
@@ -112,7 +112,7 @@ else
              "or remove it and its .key file to start again"
     end
     io.stderr:write("verify_csv: ", jerr, "\n")
-    os.exit(2)
+    os.exit(qxt.exit.USAGE)
   end
 end
 if (opts.reuse_from == nil) ~= (opts.max_age == nil) then usage("--reuse-from and --max-age go together") end
@@ -121,7 +121,7 @@ if opts.reuse_from then
   local ok, rerr = journal:reuse_from(opts.reuse_from, opts.max_age * 86400)
   if not ok then
     io.stderr:write("verify_csv: --reuse-from: ", rerr, "\n")
-    os.exit(2)
+    os.exit(qxt.exit.USAGE)
   end
 end
 local out_columns = source:columns()
@@ -166,14 +166,14 @@ end
 io.stderr:write(summary.text(), "\n")
 io.stderr:write(("outputs in %s/ (consistent, inconsistent, invalid, unverified .csv; summary.json)\n")
   :format(opts.out))
-if journal and summary.exit_status == qxt.flow.EXIT_INPUT then
+if journal and summary.exit_status == qxt.exit.INPUT then
   -- The journal knows the input by its bytes: it resumes only the same file.
   io.stderr:write("the journal keeps every answer: with the input as it was when the run started, "
                   .. "the same command with --resume finishes it; a new input needs a new --out\n")
-elseif journal and summary.exit_status ~= 0 and summary.exit_status ~= 1 then
+elseif journal and summary.exit_status ~= qxt.exit.OK and summary.exit_status ~= qxt.exit.FAILED then
   io.stderr:write("the journal keeps every answer: run the same command with --resume to finish\n")
 end
 for _, why in ipairs(unwritten) do
   io.stderr:write("verify_csv: cannot write ", why, "\n")
-  qxt.exit_status(1)
+  qxt.exit_status(qxt.exit.FAILED)
 end

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "codes.h"
+#include "exits.h"
 
 /* qxt.now() -> seconds on a monotonic clock (for intervals only). */
 static int core_now(lua_State *L)
@@ -131,6 +132,26 @@ static int core_verdict(lua_State *L)
     return 3;
 }
 
+/* qxt.core.exits() -> { {status =, name =, meaning =}, ... }: the exit
+ * statuses of qxtv (exits.c), in increasing status; qxt.exit names them. */
+static int core_exits(lua_State *L)
+{
+    const struct qxt_exit *x;
+
+    lua_newtable(L);
+    for (size_t i = 0; (x = qxt_exit_at(i)) != NULL; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, x->status);
+        lua_setfield(L, -2, "status");
+        lua_pushstring(L, x->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, x->meaning);
+        lua_setfield(L, -2, "meaning");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 /* qxt.isatty(fd) -> whether fd (0, 1, 2) is a terminal: progress display
  * redraws a line for people, prints plain lines for logs. */
 static int core_isatty(lua_State *L)
@@ -185,6 +206,7 @@ static const luaL_Reg core_funcs[] = {
     { "code_info", core_code_info },
     { "classes", core_classes },
     { "verdict", core_verdict },
+    { "exits", core_exits },
     { "isatty", core_isatty },
     { "verify", lverify_verify },
     { "spawn", ltask_spawn },

@@ -7,13 +7,13 @@
  * A second signal exits at once. Either exit is as safe as a crash: the
  * journal is an SQLite database in WAL mode, so a resumed run loses no
  * committed answer. The handlers call only async-signal-safe functions. */
+#include "exits.h"
+
 #include <lauxlib.h>
 #include <lua.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
-
-#define EXIT_INTERRUPTED 130
 
 static volatile sig_atomic_t caught;      /* the first signal's number, 0: none */
 static unsigned grace_s;                  /* the alarm armed by the first signal */
@@ -32,7 +32,7 @@ static void on_signal(int sig)
     if (caught) {
         say("\nqxtv: stopped at once; the journal keeps every answer committed so far "
             "(resume with --resume)\n");
-        _exit(EXIT_INTERRUPTED);
+        _exit(QXT_EXIT_ABORTED);
     }
     caught = sig;
     if (grace_s > 0)
@@ -45,7 +45,7 @@ static void on_alarm(int sig)
     (void)sig;
     say("\nqxtv: answers in flight did not come back in time; stopped "
         "(resume with --resume)\n");
-    _exit(EXIT_INTERRUPTED);
+    _exit(QXT_EXIT_ABORTED);
 }
 
 /* qxt.signal.catch(grace): from now on SIGINT and SIGTERM ask for a

@@ -1,6 +1,7 @@
 /* main.c -- the qxtv command line: parses options and configuration, then
  * hands over to the engine (run, check, -e) or to the simulator (sim). */
 #include "engine.h"
+#include "exits.h"
 #include "module.h"
 
 #include <ctype.h>
@@ -47,9 +48,8 @@ static const char options_text[] =
     "  --memory-limit MB      cap the memory of the Lua state\n"
     "  --allow-core-dump      let a crash write a core file (off: it would hold the apikey)\n"
     "\n"
-    "The apikey is never printed. Exit status: 0 ok; 1 a script or task error, or for\n"
-    "check no verdict; 2 bad usage; 3 a flow halted on a fatal provider code (-1, -5, -9);\n"
-    "4 a flow's query budget ran out. See README.md and docs/.\n";
+    "The apikey is never printed. See README.md and docs/.\n"
+    "\n";
 
 /* `qxtv COMMAND --help`: what each command does, man-page style. */
 static const struct { const char *command, *text; } command_help[] = {
@@ -90,11 +90,13 @@ static int print_command_help(const char *command)
 {
     for (size_t i = 0; i < sizeof command_help / sizeof command_help[0]; i++)
         if (strcmp(command, command_help[i].command) == 0) {
-            printf("%s%s", command_help[i].text, strcmp(command, "new") && strcmp(command, "report") ? options_text : "");
-            return 0;
+            printf("%s%s", command_help[i].text, strcmp(command, "new") && strcmp(command, "report") ? options_text : "\n");
+            qxt_exit_print(stdout);
+            return QXT_EXIT_OK;
         }
     printf("%s%s", usage_text, options_text);
-    return 0;
+    qxt_exit_print(stdout);
+    return QXT_EXIT_OK;
 }
 
 static void usage_error(const char *fmt, const char *what)
@@ -102,7 +104,7 @@ static void usage_error(const char *fmt, const char *what)
     fprintf(stderr, "%s: ", progname);
     fprintf(stderr, fmt, what);
     fprintf(stderr, "\n%sTry 'qxtv --help'.\n", usage_text);
-    exit(2);
+    exit(QXT_EXIT_USAGE);
 }
 
 static long parse_seconds_ms(const char *opt, const char *s)
@@ -114,7 +116,7 @@ static long parse_seconds_ms(const char *opt, const char *s)
     v = strtod(s, &end);
     if (errno || end == s || *end || !(v > 0 && v <= 3600)) {
         fprintf(stderr, "%s: %s wants seconds between 0 and 3600, not '%s'\n", progname, opt, s);
-        exit(2);
+        exit(QXT_EXIT_USAGE);
     }
     return (long)(v * 1000.0) > 0 ? (long)(v * 1000.0) : 1;
 }
@@ -130,7 +132,7 @@ static char *read_apikey_file(const char *path)
 
     if (!f) {
         fprintf(stderr, "%s: cannot read the apikey file %s: %s\n", progname, path, strerror(errno));
-        exit(2);
+        exit(QXT_EXIT_USAGE);
     }
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077))
         fprintf(stderr, "%s: warning: the apikey file %s can be read by other users (chmod 600 %s)\n",
@@ -185,7 +187,7 @@ static void set_core_dumps(int allow)
     rl.rlim_cur = 0;
     if (setrlimit(RLIMIT_CORE, &rl) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
         fprintf(stderr, "%s: cannot turn core dumps off: %s\n", progname, strerror(errno));
-        exit(1);
+        exit(QXT_EXIT_FAILED);
     }
 }
 
@@ -206,13 +208,13 @@ static void check_apikey(const char *key, const char *source)
 
     if (len == 0) {
         fprintf(stderr, "%s: the apikey from %s is empty\n", progname, source);
-        exit(2);
+        exit(QXT_EXIT_USAGE);
     }
     for (size_t i = 0; i < len; i++)
         if (!isgraph((unsigned char)key[i])) {
             fprintf(stderr, "%s: the apikey from %s contains a blank or control character "
                     "(character %zu); check for a stray line break or space\n", progname, source, i + 1);
-            exit(2);
+            exit(QXT_EXIT_USAGE);
         }
     if (len != 32)
         fprintf(stderr, "%s: warning: the apikey from %s has %zu characters; the provider's keys have 32\n",
@@ -224,7 +226,7 @@ static int is_command(const char *c)
     static const char *const commands[] = { "run", "check", "-e", "repl", "new", "report" };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(c, commands[i]) == 0)
-            return 1;
+            return QXT_EXIT_FAILED;
     return 0;
 }
 
@@ -239,7 +241,7 @@ static void check_endpoint(const char *url)
 {
     if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
         fprintf(stderr, "%s: the endpoint must be an http:// or https:// URL, not '%s'\n", progname, url);
-        exit(2);
+        exit(QXT_EXIT_USAGE);
     }
     if (strncmp(url, "http://", 7) == 0 && !is_loopback_url(url))
         fprintf(stderr, "%s: warning: the endpoint uses plain http: the apikey, mobiles and names "
@@ -268,12 +270,12 @@ static int run_sim(int argc, char **argv)
     char exe[PATH_MAX], path[PATH_MAX + 16];
 
     if (exe_dir(exe, sizeof exe) < 0)
-        return perror("qxtv: cannot find my own executable"), 1;
+        return perror("qxtv: cannot find my own executable"), QXT_EXIT_FAILED;
     snprintf(path, sizeof path, "%s/qxt-sim", exe);
     argv[0] = path;
     execv(path, argv);
     fprintf(stderr, "%s: cannot start the simulator %s: %s\n", progname, path, strerror(errno));
-    return 1;
+    return QXT_EXIT_FAILED;
 }
 
 enum { OPT_ENDPOINT = 256, OPT_APIKEY_FILE, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_CAFILE,
@@ -307,7 +309,7 @@ static void allow(const char ***list, int *n, int argc, const char *path)
 {
     if (!*list && !(*list = calloc((size_t)argc, sizeof **list))) {
         fprintf(stderr, "%s: out of memory\n", progname);
-        exit(1);
+        exit(QXT_EXIT_FAILED);
     }
     (*list)[(*n)++] = path;
 }
@@ -327,7 +329,8 @@ int main(int argc, char **argv)
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
         printf("qxtv %s -- a scriptable carrier two-element verification engine\n\n%s%s",
                QXTV_VERSION, usage_text, options_text);
-        return 0;
+        qxt_exit_print(stdout);
+        return QXT_EXIT_OK;
     }
     if (strcmp(command, "--version") == 0) {
         printf("qxtv %s\n", QXTV_VERSION);
@@ -356,7 +359,7 @@ int main(int argc, char **argv)
         case OPT_CAFILE:
             if (access(optarg, R_OK) != 0) {
                 fprintf(stderr, "%s: cannot read the CA file %s: %s\n", progname, optarg, strerror(errno));
-                return 2;
+                return QXT_EXIT_USAGE;
             }
             cfg.cafile = optarg;
             break;
@@ -426,7 +429,7 @@ int main(int argc, char **argv)
         if (!apikey) {
             fprintf(stderr, "%s: no apikey: set QXT_APIKEY or pass --apikey-file FILE "
                     "(nothing was sent)\n", progname);
-            return 2;
+            return QXT_EXIT_USAGE;
         }
     } else if (strcmp(command, "new") == 0) {
         if (argc - optind != 1)
@@ -448,7 +451,7 @@ int main(int argc, char **argv)
     free(lua_dir);
     if (!e) {
         fprintf(stderr, "%s: %s\n", progname, err);
-        return 1;
+        return QXT_EXIT_FAILED;
     }
     if (strcmp(command, "run") == 0) {
         status = engine_run_file(e, argv[optind], argc - optind - 1, argv + optind + 1);

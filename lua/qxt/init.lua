@@ -14,7 +14,7 @@ local LAZY = {
   flow = "qxt.flow", retry = "qxt.retry", clean = "qxt.clean", mask = "qxt.mask",
   route = "qxt.route", csv = "qxt.csv", codes = "qxt.codes", source = "qxt.source",
   sink = "qxt.sink", report = "qxt.report", rules = "qxt.rules", journal = "qxt.journal",
-  file = "qxt.file",
+  file = "qxt.file", exit = "qxt.exit",
 }
 
 return setmetatable(_M, {

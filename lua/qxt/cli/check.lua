@@ -1,4 +1,5 @@
 --- `qxtv check [--json] MOBILE NAME`: one query, shown to a person or as JSON.
+local exit = require("qxt.exit")
 local cjson = require("cjson")
 
 local FIELDS = { "code", "reason", "class", "consistent", "status", "area", "province",
@@ -45,5 +46,5 @@ end
 return function(mobile, name, format)
   local r = verify(mobile, name)
   print(format == "json" and as_json(r) or as_text(r))
-  return r.class == "ok" and 0 or 1
+  return r.class == "ok" and exit.OK or exit.FAILED
 end

@@ -1,5 +1,6 @@
 --- `qxtv new NAME`: writes NAME.lua, a commented starter flow that runs as
 -- is against the simulator (`qxtv sim`), to be edited into your own.
+local exit = require("qxt.exit")
 local TEMPLATE = [=[
 -- %s: a verification flow. Run it with
 --   qxtv run %s [INPUT.csv]
@@ -60,17 +61,17 @@ print("outputs and report.html in " .. out .. "/")
 return function(name)
   if not name or name == "" or name:find("[/\\%%]") then
     io.stderr:write("qxtv new: give a plain NAME (letters, digits, - or _), e.g. qxtv new my_flow\n")
-    return 2
+    return exit.USAGE
   end
   local base = name:gsub("%.lua$", "")
   local path = base .. ".lua"
   if io.open(path, "r") then
     io.stderr:write("qxtv new: ", path, " exists already; not overwriting it\n")
-    return 1
+    return exit.FAILED
   end
   local f = assert(io.open(path, "w"))
   f:write(TEMPLATE:format(path, path, base))
   f:close()
   print("wrote " .. path .. "; run it with: qxtv run " .. path)
-  return 0
+  return exit.OK
 end

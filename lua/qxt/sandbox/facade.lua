@@ -195,6 +195,10 @@ function _M.new(opts)
       return r
     end,
     codes = function() return copy(real.codes) end,
+    exit = function()
+      local names = copy(real.exit)
+      return namespace("qxt.exit", names)
+    end,
     report = function()
       return namespace("qxt.report", {
         html = real.report.html,
