@@ -1,5 +1,5 @@
 /* lcrypto.c -- the Lua module `qxt.crypto`: the hashes and random bytes
- * the journal (lua/qxt/journal.lua) and the dedupe spill (lua/qxt/dedupe.lua)
+ * the journal (lua/qxt/journal.lua) and the dedupe spill (lua/qxt/step/dedupe.lua)
  * use: HMAC-SHA256 and SHA-256 from OpenSSL's libcrypto, random bytes from
  * the kernel. Loaded on first use (module.h), so a run without a journal
  * never maps libcrypto.

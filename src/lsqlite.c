@@ -1,6 +1,6 @@
 /* lsqlite.c -- the Lua module `qxt.sqlite.core`: qxtv's one SQLite
  * binding, used by the run journal (lua/qxt/journal.lua and its committer,
- * ljcommit.c), the dedupe spill (lua/qxt/dedupe.lua) and the SQLite source
+ * ljcommit.c), the dedupe spill (lua/qxt/step/dedupe.lua) and the SQLite source
  * and sink. Prepared statements only: values are always bound, never
  * written into SQL text; a statement is one statement (a second one after
  * it is refused, so user SQL cannot smuggle a second). Every failure

@@ -11,9 +11,9 @@ end
 
 -- Sub-modules reachable as qxt.flow, qxt.retry, qxt.clean, qxt.source, ...
 local LAZY = {
-  flow = "qxt.flow", retry = "qxt.retry", clean = "qxt.clean", mask = "qxt.mask",
-  route = "qxt.route", csv = "qxt.csv", codes = "qxt.codes", source = "qxt.source",
-  sink = "qxt.sink", report = "qxt.report", rules = "qxt.rules", journal = "qxt.journal",
+  flow = "qxt.flow", retry = "qxt.step.retry", clean = "qxt.step.clean", mask = "qxt.mask",
+  route = "qxt.step.route", csv = "qxt.csv", codes = "qxt.codes", source = "qxt.source",
+  sink = "qxt.sink", report = "qxt.report", rules = "qxt.step.rules", journal = "qxt.journal",
   file = "qxt.file", exit = "qxt.exit",
 }
 

@@ -3,7 +3,7 @@
 --   local html = require("qxt.report").html(summary_table)
 local codes = require("qxt.codes")
 local private = require("qxt.file").open_private
-local route = require("qxt.route")
+local route = require("qxt.step.route")
 
 local _M = {}
 

@@ -17,13 +17,13 @@
 -- run without a journal gets hooks that do nothing, so the phases read the
 -- same with or without one. Tasks are cooperative: the workers share the
 -- object without locks.
-local dedupe = require("qxt.dedupe")
+local dedupe = require("qxt.step.dedupe")
 local exit = require("qxt.exit")
 local mask = require("qxt.mask")
 local progress = require("qxt.progress")
-local ratelimit = require("qxt.ratelimit")
-local retry = require("qxt.retry")
-local route = require("qxt.route")
+local ratelimit = require("qxt.step.ratelimit")
+local retry = require("qxt.step.retry")
+local route = require("qxt.step.route")
 local row = require("qxt.sink.row")
 local summary = require("qxt.summary")
 
@@ -213,7 +213,7 @@ function _M.new(opts)
     concurrency = concurrency,
     policy = retry.from(opts.retry == nil and retry.defaults or opts.retry),
     limiter = opts.rate and ratelimit.new(opts.rate, opts.burst),
-    cleaner = opts.clean == nil and require("qxt.clean") or opts.clean,
+    cleaner = opts.clean == nil and require("qxt.step.clean") or opts.clean,
     verify_opts = opts.verify,
     sinks = opts.sinks, router = opts.route,
     budget = opts.budget,

@@ -3,7 +3,7 @@
 -- list of every latency, so a ten-million-row run costs the same as ten.
 local cjson = require("cjson")
 local codes = require("qxt.codes")
-local route = require("qxt.route")
+local route = require("qxt.step.route")
 
 local _M = {}
 

@@ -4,7 +4,7 @@
 -- the dedupe store's spill to disk (put, then get), and the SQLite sink.
 --   qxtv run tests/bench/store_micro.lua [N] [REPEAT]
 -- Best of REPEAT (default 3), N records (default 20000).
-local dedupe = require("qxt.dedupe")
+local dedupe = require("qxt.step.dedupe")
 local sink_sqlite = require("qxt.sink.sqlite")
 
 local n, repeat_n = tonumber(arg[1] or 20000), tonumber(arg[2] or 3)

@@ -9,7 +9,7 @@
 --    sinks, which are meant to hold them (and in `qxtv check`'s own answer,
 --    printed for the person who asked). Logs, progress, the summary, the
 --    report and the journal carry masked forms or nothing.
-local clean = require("qxt.clean")
+local clean = require("qxt.step.clean")
 local csv = require("qxt.csv")
 local mask = require("qxt.mask")
 local sim = require("tests.helpers.sim")

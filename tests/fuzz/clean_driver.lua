@@ -1,12 +1,12 @@
 -- clean_driver.lua: what fuzz_clean.c runs on each input (through the real
--- lua/qxt/clean.lua and mask.lua). Raises when a promise breaks:
+-- lua/qxt/step/clean.lua and mask.lua). Raises when a promise breaks:
 --  * cleaning never raises; a rejection has a non-empty reason that is
 --    valid UTF-8 (it lands in invalid.csv);
 --  * an accepted mobile is 11 digits 1[3-9]..., an accepted name valid
 --    UTF-8 without control characters, digits or U+FFFD, at most 30
 --    characters; cleaning what was accepted changes nothing (idempotent);
 --  * masks never raise, always hide something of a non-empty value, and keep valid UTF-8 valid.
-local clean = require("qxt.clean")
+local clean = require("qxt.step.clean")
 local mask = require("qxt.mask")
 
 local function check_reason(why, what)

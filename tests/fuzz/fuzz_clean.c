@@ -1,5 +1,5 @@
 /* fuzz_clean.c -- libFuzzer harness for the mobile and name normaliser
- * (lua/qxt/clean.lua) and the masks (lua/qxt/mask.lua). The checks live in
+ * (lua/qxt/step/clean.lua) and the masks (lua/qxt/mask.lua). The checks live in
  * clean_driver.lua. */
 #include "fuzz_lua.h"
 

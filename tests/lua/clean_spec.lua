@@ -1,5 +1,5 @@
 -- qxt.clean: a table of spellings for each rule, and the extension points.
-local clean = require("qxt.clean")
+local clean = require("qxt.step.clean")
 
 describe("clean.mobile", function()
   local accepted = {

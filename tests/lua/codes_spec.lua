@@ -2,8 +2,8 @@
 -- journal, route and summary read it, and agree with it for every code.
 local codes = require("qxt.codes")
 local journal = require("qxt.journal")
-local retry = require("qxt.retry")
-local route = require("qxt.route")
+local retry = require("qxt.step.retry")
+local route = require("qxt.step.route")
 local summary = require("qxt.summary")
 
 -- Every documented code and one the provider never documented.

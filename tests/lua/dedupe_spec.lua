@@ -1,6 +1,6 @@
 -- qxt.dedupe: bounded memory, the same answers from memory or disk, and no
 -- plaintext pair on disk.
-local dedupe = require("qxt.dedupe")
+local dedupe = require("qxt.step.dedupe")
 local sim = require("tests.helpers.sim")
 
 describe("qxt.dedupe", function()

@@ -1,7 +1,7 @@
 -- Inputs the fuzzers (tests/fuzz, tests/tools/fuzz.sh) found breaking a
 -- promise, kept as plain specs so `scripts/test.sh` replays them on every
 -- run. The crashing inputs themselves are in tests/fuzz/corpus/.
-local clean = require("qxt.clean")
+local clean = require("qxt.step.clean")
 local sim = require("tests.helpers.sim")
 
 describe("fuzz regressions: qxt.clean", function()

@@ -1,5 +1,5 @@
 -- qxt.retry: which answers are asked again, how often, after how long.
-local retry = require("qxt.retry")
+local retry = require("qxt.step.retry")
 
 local TRANSIENT = { code = -8, reason = "系统错误", class = "transient" }
 local TRANSPORT = { code = nil, reason = "timeout", class = "transport" }

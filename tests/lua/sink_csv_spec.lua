@@ -52,10 +52,10 @@ describe("sink.csv", function()
   it("writes the input values as read, not the cleaned ones", function()
     local sink = csv_sink.open(path, { "mobile", "name" })
     local rec = { fields = { mobile = "139-7256-5391", name = " 张三 " } }
-    require("qxt.clean").record(rec) -- cleans rec.mobile, not the fields
+    require("qxt.step.clean").record(rec) -- cleans rec.mobile, not the fields
     sink:write(rec, { code = 0 })
     local plus = { fields = { mobile = "+86 139 7256 5391", name = "李四" } }
-    require("qxt.clean").record(plus)
+    require("qxt.step.clean").record(plus)
     sink:write(plus, { code = 0 })
     sink:close()
     local _, rows = read_back(path)

@@ -1,6 +1,6 @@
 -- qxt.source.*: every source yields records of one shape
 -- { seq, line, fields, mobile, name, error } and tells its columns.
-local clean = require("qxt.clean")
+local clean = require("qxt.step.clean")
 local csv_source = require("qxt.source.csv")
 local jsonl_source = require("qxt.source.jsonl")
 local table_source = require("qxt.source.table")

@@ -1,6 +1,6 @@
 -- qxt.clean: cleaning and local validation of a record before any paid query.
 --
---   local clean = require("qxt.clean")
+--   local clean = require("qxt.step.clean")
 --   clean.mobile("+86 139-7256-5391")   --> "13972565391"
 --   clean.mobile("1397256539")          --> nil, "mobile has 10 digits, need 11"
 --   clean.name(" 阿依古丽 • 买买提 ")   --> "阿依古丽·买买提"

@@ -34,7 +34,7 @@ end
 --- A router from an ordered list of rules (see qxt.rules, which this is):
 --   { name = "...", when = function(record, result) -> bool, route = "sink" }
 function _M.rules(list)
-  return require("qxt.rules").new(list)
+  return require("qxt.step.rules").new(list)
 end
 
 return _M

@@ -4,7 +4,7 @@
 -- after each answer; `attempt` is the number of the attempt that produced
 -- `result` (1 for the first). nil means the answer is final.
 --
---   local retry = require("qxt.retry")
+--   local retry = require("qxt.step.retry")
 --   local policy = retry.policy{ on = {-8, "transport"}, attempts = 5,   -- or retry{...}
 --                                backoff = 0.2, factor = 2, max_delay = 10, jitter = 0.1 }
 --   policy({code = -8, class = "transient"}, 1)   --> about 0.2
