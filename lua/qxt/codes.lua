@@ -1,5 +1,5 @@
 -- qxt.codes: the provider's codes, from the engine's one code table
--- (src/codes.c, through qxt.core). Everything Lua knows about a code or a
+-- (src/common/codes.c, through qxt.core). Everything Lua knows about a code or a
 -- class comes from here: retry (final), journal (answer), route (outcome),
 -- summary (charged, meaning). Nothing here restates the table.
 local core = require("qxt.core")

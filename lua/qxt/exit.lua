@@ -1,5 +1,5 @@
 --- qxt.exit: the process's exit statuses by name (qxt.exit.HALTED == 3).
--- One table, in C (src/exits.c), that `qxtv --help` prints and docs/cli.md
+-- One table, in C (src/common/exits.c), that `qxtv --help` prints and docs/cli.md
 -- lists too; tests/e2e/exit_codes_spec.lua checks that the three agree.
 -- A flow says qxt.exit_status(qxt.exit.USAGE), never a bare number.
 --

@@ -40,7 +40,7 @@ local run = require("qxt.run")
 
 local _M = {}
 
--- The flow's exit statuses (qxt.exit, src/exits.c), as they were first named.
+-- The flow's exit statuses (qxt.exit, src/common/exits.c), as they were first named.
 _M.EXIT_HALTED = exit.HALTED            -- a fatal account code stopped the run
 _M.EXIT_BUDGET = exit.BUDGET            -- the query budget ran out before every record was sent
 _M.EXIT_INTERRUPTED = exit.INTERRUPTED  -- SIGINT/SIGTERM stopped a journaled run (resumable)

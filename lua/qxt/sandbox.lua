@@ -8,7 +8,7 @@
 -- The limits live in C (qxt.sandbox.core): an instruction count hook on the
 -- running thread, a memory budget in the state's allocator, and a step
 -- budget for the C loops the hook cannot see: string patterns (a matcher
--- of our own, src/pattern.c), string.rep, table.move.
+-- of our own, src/lib/pattern.c), string.rep, table.move.
 local core = require("qxt.sandbox.core")
 
 local _M = {}

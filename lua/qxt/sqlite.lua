@@ -1,5 +1,5 @@
 -- qxt.sqlite: what the SQLite source and sink share on top of qxtv's one
--- SQLite binding (qxt.sqlite.core, src/lsqlite.c: prepared statements,
+-- SQLite binding (qxt.sqlite.core, src/lib/lsqlite.c: prepared statements,
 -- values always bound). Values never go into SQL text; the one thing that
 -- does is an identifier (a sink's table and column names), and only once
 -- ident() has checked it against a strict pattern and quoted it.

@@ -1,4 +1,4 @@
--- One table of exit statuses (src/exits.c): what `qxtv --help` and
+-- One table of exit statuses (src/common/exits.c): what `qxtv --help` and
 -- `COMMAND --help` print, what docs/cli.md lists and what the Lua flows
 -- name (qxt.exit) say the same, status by status, so they cannot drift;
 -- and no flow or command sets a status by a bare number.
@@ -65,7 +65,7 @@ describe("exit statuses", function()
 
   it("are set by name, never by a bare number, in the Lua library, the scripts and main.c", function()
     local p = io.popen("grep -rnE '(os\\.exit|exit_status)\\( *[0-9]|return [0-9]+$' lua/qxt/flow.lua lua/qxt/run.lua "
-                       .. "lua/qxt/cli scripts/*.lua; grep -nE '\\bexit\\( *[0-9]' src/main.c src/lsignal.c")
+                       .. "lua/qxt/cli scripts/*.lua; grep -nE '\\bexit\\( *[0-9]' src/engine/main.c src/lib/lsignal.c")
     local found = p:read("a")
     p:close()
     assert.are.equal("", found)

@@ -1,5 +1,5 @@
 /* fuzz_result.c -- libFuzzer harness for the response decoder
- * (src/lresult.c: lresult_push, with lua-cjson), the C code between any
+ * (src/engine/lresult.c: lresult_push, with lua-cjson), the C code between any
  * bytes a server sends and the script's result table.
  *
  * Input: byte 0 picks the HTTP status, whether a response arrived at all,

@@ -1,5 +1,5 @@
 --- tests/helpers/spellings.lua: is a secret somewhere in these bytes, in
--- any spelling? Written apart from the engine's own redaction (src/qxt.c),
+-- any spelling? Written apart from the engine's own redaction (src/engine/qxt.c),
 -- so that a test using it does not grade qxtv with qxtv's own idea.
 --
 --   spellings.find(text, key) --> nil | "how it was found"

@@ -1,4 +1,4 @@
--- One table of provider codes (src/codes.c, through qxt.core): retry,
+-- One table of provider codes (src/common/codes.c, through qxt.core): retry,
 -- journal, route and summary read it, and agree with it for every code.
 local codes = require("qxt.codes")
 local journal = require("qxt.journal")

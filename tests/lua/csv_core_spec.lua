@@ -1,4 +1,4 @@
--- qxt.csv.core (src/lcsv.c): the reader splits a plain line in C
+-- qxt.csv.core (src/lib/lcsv.c): the reader splits a plain line in C
 -- when the buffer holds it, else in Lua. Read in 1-byte chunks, the buffer
 -- hardly ever holds a whole next line, so the Lua path does nearly all the
 -- work; in 64 KiB chunks, the C path does: both must read the same rows,
@@ -67,7 +67,7 @@ describe("csv.core.next_row", function()
   end)
 end)
 
--- Plain lines are split by one function (split_fields in src/lcsv.c),
+-- Plain lines are split by one function (split_fields in src/lib/lcsv.c),
 -- whether next_row reads them, or the Lua reader hands over a line it read
 -- itself (the header, a line in the last chunk, an unterminated quote's
 -- first line): core.split is that function.

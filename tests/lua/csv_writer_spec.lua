@@ -1,4 +1,4 @@
--- qxt.csv.writer (C core, src/lcsv_write.c): the same text as the rules
+-- qxt.csv.writer (C core, src/lib/lcsv_write.c): the same text as the rules
 -- in qxt.csv's header, checked against a model of them on random values;
 -- random rows read back by the reader; the CSV sink's columns taken
 -- straight from records as a row table would have; a full disk reported

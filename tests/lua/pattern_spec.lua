@@ -1,5 +1,5 @@
 -- The sandbox's bounded pattern functions (qxt.sandbox.core: find, match,
--- gmatch, gsub, rep; src/pattern.c) against the string library itself:
+-- gmatch, gsub, rep; src/lib/pattern.c) against the string library itself:
 -- every pattern x subject x function must give exactly the same values, or
 -- the same error.
 local core = require("qxt.sandbox.core")

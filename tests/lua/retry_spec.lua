@@ -217,7 +217,7 @@ describe("retry of possibly charged requests", function()
   end)
 
   it("treats a code the provider never documented as final, as the code table does", function()
-    -- class account in src/codes.c: listing it raises, and a result that
+    -- class account in src/common/codes.c: listing it raises, and a result that
     -- carries only the code is final (a second copy of the table said not)
     assert.has_error(function() retry.policy{ on = { 42 } } end)
     assert.is_true(retry.is_final({ code = 42 }))

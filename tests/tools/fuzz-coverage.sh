@@ -32,5 +32,5 @@ done
 llvm-profdata merge -sparse "$COV_BUILD"/profiles/*.profraw -o "$COV_BUILD/profiles/all.profdata"
 cd "$QXTV_ROOT"
 llvm-cov report "${objects[@]}" -instr-profile="$COV_BUILD/profiles/all.profdata" \
-  src/lresult.c src/qxt.c src/liconv.c src/sim/api.c src/sim/server.c src/sim/text.c src/sim/faults.c \
+  src/engine/lresult.c src/engine/qxt.c src/lib/liconv.c src/sim/api.c src/sim/server.c src/sim/text.c src/sim/faults.c \
   src/sim/accounts.c src/sim/reqlog.c

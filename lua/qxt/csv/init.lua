@@ -6,8 +6,8 @@
 --                GB18030, the "auto" decision, old Mac line ends
 --   columns.lua  column names, and which hold the mobile and the name
 --   writer.lua   csv.writer, csv.cell
--- with their C halves in src/lcsv.c (qxt.csv.core: the one line splitter)
--- and src/lcsv_write.c (qxt.csv.writer.core); GB18030 needs src/liconv.c.
+-- with their C halves in src/lib/lcsv.c (qxt.csv.core: the one line splitter)
+-- and src/lib/lcsv_write.c (qxt.csv.writer.core); GB18030 needs src/lib/liconv.c.
 --
 -- Line ends: LF, CRLF, and CR alone (old Mac exports) are all understood.
 --

@@ -3,7 +3,7 @@
 -- lua/qxt/csv/init.lua and docs/lua-api.md). The chunks come from
 -- qxt.csv.decode (safe read, UTF-8 check, GB18030, auto, old Mac line
 -- ends); the header's columns from qxt.csv.columns; plain lines are split
--- in C (qxt.csv.core, src/lcsv.c), quoted and malformed records here.
+-- in C (qxt.csv.core, src/lib/lcsv.c), quoted and malformed records here.
 
 local core = require("qxt.csv.core")
 local next_row, split = core.next_row, core.split

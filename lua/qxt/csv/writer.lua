@@ -2,7 +2,7 @@
 -- lua/qxt/csv/init.lua for the format: RFC 4180 quoting only where needed,
 -- and the formula-injection guard for spreadsheets. The per-row work
 -- (quoting, the guard, number formatting, buffering) is in C:
--- qxt.csv.writer.core (src/lcsv_write.c).
+-- qxt.csv.writer.core (src/lib/lcsv_write.c).
 
 local core = require("qxt.csv.writer.core")
 local private = require("qxt.file").open_private

@@ -15,7 +15,7 @@
 --   (view() below): a duplicate row shares its answer but not its identity.
 -- - Masking: none. A sink is the output the operator asked for, stdout
 --   included: mobiles and names as read. Masking is for logs (qxt.mask);
---   the apikey was masked where the answer was decoded (src/lresult.c).
+--   the apikey was masked where the answer was decoded (src/engine/lresult.c).
 -- - A nil value is an empty cell (CSV), SQL NULL (SQLite), an absent key
 --   (JSON lines).
 --
