@@ -8,6 +8,8 @@
  *   crypto.hmac(key, msg)            -- 32 raw bytes
  *   local h = crypto.pair_hasher(key); h(msg) -- 32 hex digits (128 bits)
  *   crypto.hex(bytes), crypto.random(n), crypto.sha256_file(path)
+ *   crypto.sha256(s)                 -- 32 raw bytes
+ *   crypto.ct_find(digest, hashes)   -- which 32-byte hash is digest, in constant time
  */
 #include "lcrypto.h"
 
@@ -16,6 +18,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -153,6 +156,49 @@ static int crypto_sha256_file(lua_State *L)
     return 2;
 }
 
+/* crypto.sha256(s) -> 32 raw bytes of SHA-256(s) */
+static int crypto_sha256(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    if (!EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL))
+        return luaL_error(L, "SHA-256 failed");
+    lua_pushlstring(L, (const char *)md, mdlen);
+    return 1;
+}
+
+/* crypto.ct_find(digest, hashes) -> index | false, compared: which of the
+ * 32-byte hashes concatenated in `hashes` equals the 32-byte `digest`
+ * (1-based; the first when several do). Every hash is compared whole
+ * (CRYPTO_memcmp) and the loop never stops early nor branches on a
+ * comparison, so the time taken says neither which one matched nor how
+ * much of any matched. `compared` is how many were, for the tests. */
+static int crypto_ct_find(lua_State *L)
+{
+    size_t dlen, hlen;
+    const char *digest = luaL_checklstring(L, 1, &dlen);
+    const char *hashes = luaL_checklstring(L, 2, &hlen);
+    size_t n, found = 0, compared = 0;
+
+    luaL_argcheck(L, dlen == 32, 1, "a 32-byte digest");
+    luaL_argcheck(L, hlen % 32 == 0, 2, "32-byte hashes, concatenated");
+    n = hlen / 32;
+    for (size_t i = n; i-- > 0;) {     /* backwards: the first match is kept last */
+        size_t eq = (size_t)(CRYPTO_memcmp(digest, hashes + 32 * i, 32) == 0);
+        found = found * (1 - eq) + (i + 1) * eq;
+        compared++;
+    }
+    if (found)
+        lua_pushinteger(L, (lua_Integer)found);
+    else
+        lua_pushboolean(L, 0);
+    lua_pushinteger(L, (lua_Integer)compared);
+    return 2;
+}
+
 /* crypto.random(n) -> n bytes from the kernel's random source */
 static int crypto_random(lua_State *L)
 {
@@ -180,6 +226,8 @@ static const luaL_Reg crypto_funcs[] = {
     { "pair_hasher", crypto_pair_hasher },
     { "hex", crypto_hex },
     { "sha256_file", crypto_sha256_file },
+    { "sha256", crypto_sha256 },
+    { "ct_find", crypto_ct_find },
     { "random", crypto_random },
     { NULL, NULL }
 };

@@ -9,6 +9,7 @@
  *   local f = assert(file.open_private("out/consistent.csv"))  -- a Lua file, for writing
  *   assert(file.make_private("out/results.sqlite"))            -- created or narrowed in place
  *   assert(file.write_private("out/journal.key", key))         -- whole, 0600, fsynced
+ *   local text, err = file.read_private("tokens")             -- refused if others may read it
  *   local lock, err, pid = file.lock("out/.qxtv.lock")        -- nil, message, holder's pid
  *   lock:release()
  *
@@ -195,6 +196,60 @@ static int file_write_private(lua_State *L)
     return 1;
 }
 
+/* file.read_private(path [, max_bytes]) -> bytes | nil, message: the
+ * whole of a small secret file (serve's --tokens), refused unless it is a
+ * regular file that neither its group nor others may read or write (mode
+ * 0600 or 0400, as ssh asks of a private key), and unless it is at most
+ * max_bytes (default 1 MiB). The mode is checked on what was opened, so a
+ * file swapped in between is the one judged. */
+static int file_read_private(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer max = luaL_optinteger(L, 2, 1 << 20);
+    struct stat st;
+    luaL_Buffer b;
+    size_t done = 0;
+    char *p;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0)
+        return fail(L, path, errno);
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return fail(L, path, err);
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_size > max) {
+        close(fd);
+        lua_pushnil(L);
+        if (!S_ISREG(st.st_mode))
+            lua_pushfstring(L, "%s: not a regular file", path);
+        else if (st.st_mode & 077)
+            lua_pushfstring(L, "%s: readable or writable by others (mode %o); "
+                            "make it private: chmod 600 %s", path, (int)(st.st_mode & 0777), path);
+        else
+            lua_pushfstring(L, "%s: larger than %I bytes", path, max);
+        return 2;
+    }
+    p = luaL_buffinitsize(L, &b, (size_t)st.st_size);
+    while (done < (size_t)st.st_size) {
+        ssize_t n = read(fd, p + done, (size_t)st.st_size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            close(fd);
+            return fail(L, path, err);
+        }
+        if (n == 0)
+            break;                       /* shrunk meanwhile: what is there */
+        done += (size_t)n;
+    }
+    close(fd);
+    luaL_pushresultsize(&b, done);
+    return 1;
+}
+
 /* The pid the holder of fd's lock wrote into it, or 0. The holder writes
  * it right after taking the lock: an empty file is a holder about to. */
 static long holder_pid(int fd)
@@ -303,6 +358,7 @@ static const luaL_Reg file_funcs[] = {
     { "open_private", file_open_private },
     { "make_private", file_make_private },
     { "write_private", file_write_private },
+    { "read_private", file_read_private },
     { "lock", file_lock },
     { NULL, NULL }
 };
