@@ -224,9 +224,12 @@ static int file_read_private(lua_State *L)
         lua_pushnil(L);
         if (!S_ISREG(st.st_mode))
             lua_pushfstring(L, "%s: not a regular file", path);
-        else if (st.st_mode & 077)
-            lua_pushfstring(L, "%s: readable or writable by others (mode %o); "
-                            "make it private: chmod 600 %s", path, (int)(st.st_mode & 0777), path);
+        else if (st.st_mode & 077) {
+            char mode[8];
+            snprintf(mode, sizeof mode, "%03o", (unsigned)(st.st_mode & 0777));
+            lua_pushfstring(L, "%s: readable or writable by others (mode %s); "
+                            "make it private: chmod 600 %s", path, mode, path);
+        }
         else
             lua_pushfstring(L, "%s: larger than %I bytes", path, max);
         return 2;

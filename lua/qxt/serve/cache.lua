@@ -1,0 +1,128 @@
+-- qxt.serve.cache: `qxtv serve`'s answer cache, by the keyed hash of the
+-- normalised pair (never the pair itself), with a time-to-live by outcome,
+-- and the coalescing of identical queries in flight (flights.lua).
+--
+--   local c = cache.new({ ttl = { consistent = 30 * 86400 }, max_entries = 100000 })
+--   c:put(key, answer, now)              -- true when kept, false when never cached
+--   local answer, age_s = c:get(key, now)
+--   local res, shared = c:join(key, fetch) -- identical fetches in flight done once
+--
+-- What is kept of an answer (compact): code, class, reason (the code's own
+-- reason, from qxt.codes), status, area, isp, and the time it was put. No
+-- mobile, no name, no raw body. get rebuilds consistent/province/city from
+-- status and area with the decoder's own rule (qxt.codes.verdict).
+--
+-- Time to live by outcome (seconds; 0 or false: not cached):
+--   consistent   code 0, status 一致      30 days
+--   inconsistent code 0, status 不一致    7 days
+--   no_record    code -4                 1 day
+-- Never cached, whatever the configuration: any other code (among them -1,
+-- -5, -8, -9), a transport failure, an answer about someone else
+-- (mismatch), anything possibly charged: asking again is either useless
+-- (the account is halted) or the only way to learn the answer.
+local codes = require("qxt.codes")
+local lru = require("qxt.serve.lru")
+local flights = require("qxt.serve.flights")
+
+local _M = {}
+
+local DAY = 86400
+_M.DEFAULT_TTL = { consistent = 30 * DAY, inconsistent = 7 * DAY, no_record = DAY }
+_M.DEFAULT_MAX = 100000
+
+local Cache = {}
+Cache.__index = Cache
+
+--- outcome(answer) -> "consistent" | "inconsistent" | "no_record" | nil
+--- (nil: never cached).
+function _M.outcome(answer)
+  if type(answer) ~= "table" or answer.possibly_charged or math.type(answer.code) ~= "integer" then
+    return nil
+  end
+  if answer.code == 0 and answer.class == "ok" then
+    local consistent = codes.verdict(answer.status, answer.area)
+    if consistent == true then return "consistent" end
+    if consistent == false then return "inconsistent" end
+    return nil
+  end
+  if answer.code == -4 and answer.class == "no_record" then return "no_record" end
+  return nil
+end
+
+--- compact(answer) -> what a store may keep of an answer: no personal data.
+function _M.compact(answer)
+  local reason = answer.reason
+  if answer.code ~= nil then reason = codes.reason(answer.code) end
+  return { code = answer.code, class = answer.class, reason = reason, status = answer.status,
+           area = answer.area, isp = answer.isp, possibly_charged = answer.possibly_charged }
+end
+
+--- expand(compact) -> a fresh result table, as verify() would give it
+--- (without mobile, name, raw body or latency).
+function _M.expand(c)
+  local r = { code = c.code, class = c.class, reason = c.reason, status = c.status,
+              area = c.area, isp = c.isp, possibly_charged = c.possibly_charged }
+  if r.code == 0 then r.consistent, r.province, r.city = codes.verdict(r.status, r.area) end
+  return r
+end
+
+local function check_ttl(ttl)
+  local out = {}
+  for k, v in pairs(_M.DEFAULT_TTL) do out[k] = v end
+  if ttl == nil then return out end
+  if type(ttl) ~= "table" then error("serve.cache.ttl is a table of seconds by outcome", 3) end
+  for k, v in pairs(ttl) do
+    if _M.DEFAULT_TTL[k] == nil then
+      error(("serve.cache.ttl.%s: no such outcome (consistent, inconsistent, no_record)"):format(tostring(k)), 3)
+    end
+    if v ~= false and (type(v) ~= "number" or v < 0) then
+      error(("serve.cache.ttl.%s: seconds (>= 0) or false"):format(k), 3)
+    end
+    out[k] = v or 0
+  end
+  return out
+end
+
+--- new(opts) -> a cache; opts (the flow's serve.cache, may be nil):
+--- ttl = { consistent = s, inconsistent = s, no_record = s }, max_entries = n.
+function _M.new(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("serve.cache is a table", 2) end
+  for k in pairs(opts) do
+    if k ~= "ttl" and k ~= "max_entries" then
+      error(("serve.cache.%s: no such option (ttl, max_entries)"):format(tostring(k)), 2)
+    end
+  end
+  local max = opts.max_entries or _M.DEFAULT_MAX
+  if math.type(max) ~= "integer" or max < 1 then
+    error("serve.cache.max_entries is a positive integer", 2)
+  end
+  return setmetatable({ ttl = check_ttl(opts.ttl), store = lru.new(max), flights = flights.new() },
+                      Cache)
+end
+
+--- c:get(key, now) -> answer (a fresh table), age_s | nil
+function Cache:get(key, now)
+  local c, at = self.store:get(key, now)
+  if not c then return nil end
+  return _M.expand(c), now - at
+end
+
+--- c:put(key, answer, now) -> true when kept (its outcome has a time to
+--- live), false when it is never cached.
+function Cache:put(key, answer, now)
+  local outcome = _M.outcome(answer)
+  local ttl = outcome and self.ttl[outcome]
+  if not ttl or ttl <= 0 then return false end
+  self.store:put(key, _M.compact(answer), now, now + ttl)
+  return true
+end
+
+--- c:busy(key), c:join(key, fetch): see flights.lua.
+function Cache:busy(key) return self.flights:busy(key) end
+function Cache:join(key, fetch) return self.flights:join(key, fetch) end
+
+--- c:count() -> entries held
+function Cache:count() return self.store:count() end
+
+return _M

@@ -1,0 +1,226 @@
+-- qxt.serve.policy: everything `qxtv serve` decides about a request besides
+-- the rules: who may ask how often (limits.lua), what is answered without
+-- a query (the idempotency keys, the cache), and identical queries in
+-- flight done once (flights.lua). The HTTP server calls it; it knows no HTTP.
+--
+-- INTERFACE (what the server wires in)
+--
+--   local policy = require("qxt.serve.policy")
+--   local p = policy.new(opts, clock)
+--     opts   the flow's `serve` table, or nil for the defaults:
+--              { limits = {...}       -- limits.lua: qps, burst, daily_budget,
+--                                     --   names_per_mobile, names_window,
+--                                     --   pair_interval, max_subjects, callers
+--                cache = { ttl = { consistent =, inconsistent =, no_record = },
+--                          max_entries = 100000 },              -- cache.lua
+--                idempotency = { window = 86400, max_entries = 100000 } }
+--            an unknown key or a bad value raises, naming it (at load time).
+--     clock  function() -> seconds; default qxt.now (monotonic). All state is
+--            in memory and dies with the process, so every window and time
+--            to live is measured on a monotonic clock: setting the wall
+--            clock (NTP, by hand) neither extends nor cuts one.
+--
+--   p:admit(caller, req) -> true | nil, status, limit, retry_after
+--     caller  the name tokens:check gave, or nil when it gave none
+--     req     the decoded request (unused today; may be nil: admit is meant to
+--             run before the body is read)
+--     refuses 401, "unauthorized", nil without a caller; 429, "qps", seconds
+--     when the caller is over its rate. Call it once per request.
+--
+--   p:pair_key(mobile, name) -> 32 hex digits: the keyed hash of the cleaned
+--     pair (HMAC-SHA256 under a key drawn at start, as the journal's
+--     Journal:pair), the key the cache, the flights and the limits use.
+--
+--   p:answer(caller, req, key, fetch)
+--       -> answer, source, age_s, coalesced
+--        | nil, status, limit, retry_after
+--     caller  as for admit (admitted)
+--     req     { mobile = cleaned, name = cleaned, request_id = string|number|nil }
+--     key     p:pair_key(req.mobile, req.name), or nil to have it computed
+--     fetch   function() -> a verify() result: the one provider query. Runs in
+--             a task of its own (shared by coalesced requests), so it must
+--             not depend on the request's task; an error in it is raised in
+--             every request waiting for it.
+--     answer  a result table (code, class, reason, status, area, isp,
+--             consistent/province/city for code 0, possibly_charged): fetch's
+--             own table when source is "provider" (shared, as is, with the
+--             coalesced ones: do not modify it), a fresh table otherwise
+--     source  "provider" | "cache" | "idempotent"
+--     age_s   seconds since the answer came from the provider (0: now)
+--     coalesced  true when this request waited for another's identical
+--             query (the provider was asked once, for the other: not charged
+--             to this one)
+--     refusals: 429 with limit "names_per_mobile", "subjects_full",
+--             "pair_interval" or "daily_budget" and retry_after in whole
+--             seconds (>= 1); 409, "request_id_reused", nil when the caller
+--             reuses a request_id for another pair within the window.
+--     Order: idempotency (same caller, same request_id within the window:
+--     the first answer, no query, no limit), names_per_mobile (every check,
+--     cache hits included), the cache, then for a query that would reach
+--     the provider (no identical one in flight) pair_interval and
+--     daily_budget, then fetch. A refusal never reaches fetch.
+--     Kept for idempotency: answers the journal would keep (codes.CLASS
+--     .answer: ok, input, no_record) and anything possibly charged, so a
+--     retried request never pays twice; a never-sent failure, a halting
+--     or transient code is not kept (asking again is free and may help).
+--
+--   p:counters() -> { refusals = { [limit] = n }, cache_hits, cache_misses,
+--     coalesced, idempotent, provider_queries, cache_entries, subjects }:
+--     a fresh snapshot for /metrics; labels are limit names, never data.
+--
+-- No table here holds a mobile or a name: subjects, cache entries and
+-- idempotency keys are keyed hashes, answers are compact (cache.lua); the
+-- plaintext lives in `req` and `fetch`, i.e. as long as the request.
+local codes = require("qxt.codes")
+local crypto = require("qxt.crypto")
+local cache = require("qxt.serve.cache")
+local flights = require("qxt.serve.flights")
+local limits = require("qxt.serve.limits")
+local lru = require("qxt.serve.lru")
+
+local _M = {}
+
+local Policy = {}
+Policy.__index = Policy
+
+local OPTIONS = { limits = true, cache = true, idempotency = true }
+
+local function idempotency_settings(o)
+  o = o or {}
+  if type(o) ~= "table" then error("serve.idempotency is a table", 3) end
+  for k, v in pairs(o) do
+    if k == "window" then
+      if type(v) ~= "number" or v <= 0 then error("serve.idempotency.window: seconds (> 0)", 3) end
+    elseif k == "max_entries" then
+      if math.type(v) ~= "integer" or v < 1 then
+        error("serve.idempotency.max_entries: a positive integer", 3)
+      end
+    else
+      error(("serve.idempotency.%s: no such option (window, max_entries)"):format(tostring(k)), 3)
+    end
+  end
+  return o.window or 86400, o.max_entries or 100000
+end
+
+--- new(opts, clock) -> policy (see above)
+function _M.new(opts, clock)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("serve is a table", 2) end
+  for k in pairs(opts) do
+    if not OPTIONS[k] then
+      error(("serve.%s: no such option (limits, cache, idempotency)"):format(tostring(k)), 2)
+    end
+  end
+  if clock ~= nil and type(clock) ~= "function" then error("clock is a function", 2) end
+  local window, max_ids = idempotency_settings(opts.idempotency)
+  return setmetatable({
+    clock = clock or qxt.now,
+    hash = crypto.pair_hasher(crypto.random(32)),
+    limits = limits.new(opts.limits),
+    cache = cache.new(opts.cache),
+    ids = lru.new(max_ids), id_window = window, id_flights = flights.new(), id_pairs = {},
+    refusals = {}, hits = 0, misses = 0, coalesced = 0, idempotent = 0, queries = 0,
+  }, Policy)
+end
+
+local function refuse(self, status, limit, retry_after)
+  self.refusals[limit] = (self.refusals[limit] or 0) + 1
+  return nil, status, limit, retry_after
+end
+
+--- p:pair_key(mobile, name) -> hex
+function Policy:pair_key(mobile, name)
+  return self.hash(mobile .. "\0" .. name)
+end
+
+--- p:admit(caller, req) -> true | nil, status, limit, retry_after
+function Policy:admit(caller, _req)
+  if caller == nil then return refuse(self, 401, "unauthorized") end
+  local ok, limit, after = self.limits:qps(caller, self.clock())
+  if not ok then return refuse(self, 429, limit, after) end
+  return true
+end
+
+-- Whether a request_id's answer is kept: see "Kept for idempotency".
+local function worth_keeping(answer)
+  if answer.possibly_charged then return true end
+  local class = codes.CLASS[answer.class]
+  return answer.code ~= nil and class ~= nil and class.answer
+end
+
+-- The answer without idempotency: limits, cache, flights, fetch.
+function Policy:decide(caller, req, key, fetch)
+  local now = self.clock()
+  local ok, limit, after = self.limits:names(self.hash("\1mobile\0" .. req.mobile), key, now)
+  if not ok then return refuse(self, 429, limit, after) end
+  local hit, age = self.cache:get(key, now)
+  if hit then
+    self.hits = self.hits + 1
+    return hit, "cache", age, false
+  end
+  self.misses = self.misses + 1
+  if not self.cache:busy(key) then
+    -- This request would start a provider query: the limits on queries.
+    ok, limit, after = self.limits:pair(key, now)
+    if not ok then return refuse(self, 429, limit, after) end
+    ok, limit, after = self.limits:budget(caller, now)
+    if not ok then return refuse(self, 429, limit, after) end
+  end
+  local res, shared = self.cache:join(key, function()
+    self.queries = self.queries + 1
+    local answer = fetch()
+    if type(answer) ~= "table" then error("fetch returned no result table", 0) end
+    self.cache:put(key, answer, self.clock())
+    return answer
+  end)
+  if shared then self.coalesced = self.coalesced + 1 end
+  return res[1], "provider", 0, shared
+end
+
+--- p:answer(caller, req, key, fetch) (see above)
+function Policy:answer(caller, req, key, fetch)
+  key = key or self:pair_key(req.mobile, req.name)
+  local id = req.request_id
+  if id == nil then return self:decide(caller, req, key, fetch) end
+  local id_key = self.hash("\2request\0" .. caller .. "\0" .. tostring(id))
+  local now = self.clock()
+  local kept, at = self.ids:get(id_key, now)
+  local pair = kept and kept.pair or self.id_pairs[id_key]
+  if pair and pair ~= key then return refuse(self, 409, "request_id_reused") end
+  if kept then
+    self.idempotent = self.idempotent + 1
+    return cache.expand(kept.answer), "idempotent", now - at, false
+  end
+  self.id_pairs[id_key] = key
+  local res, shared = self.id_flights:join(id_key, function()
+    local r = table.pack(pcall(self.decide, self, caller, req, key, fetch))
+    self.id_pairs[id_key] = nil
+    if not r[1] then error(r[2], 0) end
+    r = table.pack(table.unpack(r, 2, r.n))
+    if r[1] and worth_keeping(r[1]) then
+      local t = self.clock()
+      self.ids:put(id_key, { pair = key, answer = cache.compact(r[1]) }, t, t + self.id_window)
+    end
+    return r
+  end)
+  local r = res[1]
+  if shared then
+    -- The same request, sent twice at once: the second is the replay.
+    self.idempotent = self.idempotent + 1
+    if not r[1] then return table.unpack(r, 1, r.n) end
+    return cache.expand(cache.compact(r[1])), "idempotent", 0, false
+  end
+  return table.unpack(r, 1, r.n)
+end
+
+--- p:counters() -> snapshot (see above)
+function Policy:counters()
+  local refusals = {}
+  for k, v in pairs(self.refusals) do refusals[k] = v end
+  return { refusals = refusals, cache_hits = self.hits, cache_misses = self.misses,
+           coalesced = self.coalesced, idempotent = self.idempotent,
+           provider_queries = self.queries, cache_entries = self.cache:count(),
+           subjects = self.limits:tracked() }
+end
+
+return _M
