@@ -9,9 +9,11 @@ local DAY = 86400
 describe("serve limits", function()
   it("has every limit on by default", function()
     local l = limits.new()
+    local s = {}
+    for k, v in pairs(l.s) do s[k] = v end
+    s.callers = nil
     assert.are.same({ qps = 10, burst = 20, daily_budget = 10000, names_per_mobile = 3,
-                      names_window = DAY, pair_interval = 60, max_subjects = 100000 },
-                    (function() local s = {}; for k, v in pairs(l.s) do s[k] = v end; s.callers = nil; return s end)())
+                      names_window = DAY, pair_interval = 60, max_subjects = 100000 }, s)
   end)
 
   it("qps: a burst at once, then the rate; refused with Retry-After; allowed again later", function()
@@ -54,7 +56,8 @@ describe("serve limits", function()
     assert.is_true(l:budget("a", t0 + DAY + 1))
   end)
 
-  it("names_per_mobile: 3 distinct names a mobile, the same ones again, a 4th refused until the first is 24 h old", function()
+  it("names_per_mobile: 3 distinct names a mobile, the same ones again, a 4th refused for 24 h",
+     function()
     local l = limits.new()
     local t = 0
     assert.is_true(l:names("m1", "p1", t))
@@ -96,7 +99,8 @@ describe("serve limits", function()
       [{ qpz = 1 }] = "serve.limits.qpz: no such limit",
       [{ qps = -1 }] = "serve.limits.qps: a positive number",
       [{ burst = 1.5 }] = "serve.limits.burst: a positive integer",
-      [{ callers = { a = { names_per_mobile = 3 } } }] = "serve.limits.callers.a.names_per_mobile: no such per-caller limit",
+      [{ callers = { a = { names_per_mobile = 3 } } }] =
+        "serve.limits.callers.a.names_per_mobile: no such per-caller limit",
       [{ max_subjects = false }] = "max_subjects cannot be off",
     }) do
       local ok, err = pcall(limits.new, opts)
