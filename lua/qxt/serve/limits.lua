@@ -5,8 +5,10 @@
 --   local l = limits.new(flow.serve and flow.serve.limits)
 --   local ok, limit, retry_after = l:qps(caller, now)      -- every request
 --   ok, limit, retry_after = l:names(mobile_key, pair_key, now) -- every check
---   ok, limit, retry_after = l:pair(pair_key, now)         -- provider queries only
---   ok, limit, retry_after = l:budget(caller, now)         -- provider queries only
+--   ok, limit, retry_after = l:pair(pair_key, now, peek)   -- provider queries only
+--   ok, limit, retry_after = l:budget(caller, now, peek)   -- provider queries only
+--   (peek: check without counting, so that a query refused by one of the
+--   two does not use up the other)
 --
 -- The limits (defaults on; any may be set to false, knowingly):
 --   qps = 10, burst = 20      per caller, a token bucket (GCRA): `burst` at
@@ -180,15 +182,16 @@ function Limits:qps(caller, now)
   return true
 end
 
---- l:budget(caller, now) -> true | nil, "daily_budget", retry_after: takes
---- one query from the caller's budget for the current 24 h window.
-function Limits:budget(caller, now)
+--- l:budget(caller, now [, peek]) -> true | nil, "daily_budget", retry_after:
+--- takes one query from the caller's budget for the current 24 h window
+--- (peek: only says whether it could).
+function Limits:budget(caller, now, peek)
   local budget = caller_setting(self, caller, "daily_budget")
   if not budget then return true end
   local c = caller_state(self, caller)
   if not c.day_start or now >= c.day_start + DAY then c.day_start, c.used = now, 0 end
   if c.used >= budget then return nil, "daily_budget", retry(c.day_start + DAY - now) end
-  c.used = c.used + 1
+  if not peek then c.used = c.used + 1 end
   return true
 end
 
@@ -226,14 +229,19 @@ function Limits:names(mobile_key, pair_key, now)
   return true
 end
 
---- l:pair(pair_key, now) -> true | nil, limit, retry_after: at most one
---- provider query of this pair per pair_interval.
-function Limits:pair(pair_key, now)
+--- l:pair(pair_key, now [, peek]) -> true | nil, limit, retry_after: at
+--- most one provider query of this pair per pair_interval (peek: only says
+--- whether this one may go, and counts nothing).
+function Limits:pair(pair_key, now, peek)
   local interval = self.s.pair_interval
   if not interval then return true end
   reclaim(self, self.pairs, now, 4)
   local p = self.pairs.entries[pair_key]
   if p and p.expires > now then return nil, "pair_interval", retry(p.expires - now) end
+  if peek then
+    if p then return true end
+    return room(self, now)
+  end
   if p then
     p.expires = now + interval           -- expired but not yet reclaimed: reused
     return true

@@ -161,10 +161,13 @@ function Policy:decide(caller, req, key, fetch)
   self.misses = self.misses + 1
   if not self.cache:busy(key) then
     -- This request would start a provider query: the limits on queries.
-    ok, limit, after = self.limits:pair(key, now)
+    -- Both checked before either counts: a query refused by the budget
+    -- leaves the pair's interval unused, and the other way round.
+    local l = self.limits
+    ok, limit, after = l:pair(key, now, true)
+    if ok then ok, limit, after = l:budget(caller, now, true) end
     if not ok then return refuse(self, 429, limit, after) end
-    ok, limit, after = self.limits:budget(caller, now)
-    if not ok then return refuse(self, 429, limit, after) end
+    assert(l:pair(key, now) and l:budget(caller, now))
   end
   local res, shared = self.cache:join(key, function()
     self.queries = self.queries + 1
