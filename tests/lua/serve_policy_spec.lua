@@ -209,6 +209,16 @@ describe("serve policy", function()
       assert.are.equal(0, f.calls)
     end)
 
+    it("refuses a request_id that is not an id with 400, without a query", function()
+      local function never() error("the provider was asked") end
+      for _, id in ipairs({ "", ("x"):rep(201), 1.5, true, {} }) do
+        assert.are.same({ nil, 400, "request_id", nil }, { p:answer("a", req(MOBILE, NAME, id), nil, never) })
+      end
+      assert.are.equal(5, p:counters().refusals.request_id)
+      assert.are.equal("provider", select(2, p:answer("a", req(MOBILE, NAME, ("x"):rep(200)), nil,
+                                                       counting(MOBILE, NAME).fn)))
+    end)
+
     it("forgets a request_id after 24 hours", function()
       local f = counting("13800000004", "王五")    -- no record: cached 1 day
       p:answer("signup", req("13800000004", "王五", "r-1"), nil, f.fn)

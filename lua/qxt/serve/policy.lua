@@ -35,7 +35,7 @@
 --       -> answer, source, age_s, coalesced
 --        | nil, status, limit, retry_after
 --     caller  as for admit (admitted)
---     req     { mobile = cleaned, name = cleaned, request_id = string|number|nil }
+--     req     { mobile = cleaned, name = cleaned, request_id = string|integer|nil }
 --     key     p:pair_key(req.mobile, req.name), or nil to have it computed
 --     fetch   function() -> a verify() result: the one provider query. Runs in
 --             a task of its own (shared by coalesced requests), so it must
@@ -53,7 +53,9 @@
 --     refusals: 429 with limit "names_per_mobile", "subjects_full",
 --             "pair_interval" or "daily_budget" and retry_after in whole
 --             seconds (>= 1); 409, "request_id_reused", nil when the caller
---             reuses a request_id for another pair within the window.
+--             reuses a request_id for another pair within the window; 400,
+--             "request_id", nil for a request_id that is not a non-empty
+--             string or an integer of at most 200 bytes.
 --     Order: idempotency (same caller, same request_id within the window:
 --     the first answer, no query, no limit), names_per_mobile (every check,
 --     cache hits included), the cache, then for a query that would reach
@@ -84,6 +86,7 @@ local Policy = {}
 Policy.__index = Policy
 
 local OPTIONS = { limits = true, cache = true, idempotency = true }
+local MAX_ID = 200         -- bytes of a request_id: an id, not a payload
 
 local function idempotency_settings(o)
   o = o or {}
@@ -185,6 +188,10 @@ function Policy:answer(caller, req, key, fetch)
   key = key or self:pair_key(req.mobile, req.name)
   local id = req.request_id
   if id == nil then return self:decide(caller, req, key, fetch) end
+  if (type(id) ~= "string" and math.type(id) ~= "integer") or #tostring(id) > MAX_ID
+      or id == "" then
+    return refuse(self, 400, "request_id")
+  end
   local id_key = self.hash("\2request\0" .. caller .. "\0" .. tostring(id))
   local now = self.clock()
   local kept, at = self.ids:get(id_key, now)
