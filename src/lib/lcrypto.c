@@ -7,7 +7,7 @@
  *   local crypto = require("qxt.crypto")
  *   crypto.hmac(key, msg)            -- 32 raw bytes
  *   local h = crypto.pair_hasher(key); h(msg) -- 32 hex digits (128 bits)
- *   crypto.hex(bytes), crypto.random(n), crypto.sha256_file(path)
+ *   crypto.hex(bytes), crypto.random(n), crypto.sha256_file(path), crypto.sha256(s)
  */
 #include "lcrypto.h"
 
@@ -153,6 +153,20 @@ static int crypto_sha256_file(lua_State *L)
     return 2;
 }
 
+/* crypto.sha256(s) -> 32 raw bytes (serve's token file holds these, in hex) */
+static int crypto_sha256(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    if (!EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL))
+        return luaL_error(L, "SHA-256 failed");
+    lua_pushlstring(L, (const char *)md, mdlen);
+    return 1;
+}
+
 /* crypto.random(n) -> n bytes from the kernel's random source */
 static int crypto_random(lua_State *L)
 {
@@ -180,6 +194,7 @@ static const luaL_Reg crypto_funcs[] = {
     { "pair_hasher", crypto_pair_hasher },
     { "hex", crypto_hex },
     { "sha256_file", crypto_sha256_file },
+    { "sha256", crypto_sha256 },
     { "random", crypto_random },
     { NULL, NULL }
 };
