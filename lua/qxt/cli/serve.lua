@@ -46,10 +46,10 @@ local function load_flow(path)
   local chunk, err = loadfile(path)
   if not chunk then return nil, err end
   rawset(qxt, "serving", true)
-  local saved = arg
-  arg = { [0] = path }
+  local saved = rawget(_G, "arg")
+  rawset(_G, "arg", { [0] = path })
   local ok, d = pcall(chunk)
-  arg = saved
+  rawset(_G, "arg", saved)
   if not ok then return nil, path .. ": " .. tostring(d) end
   if type(d) ~= "table" then
     return nil, path .. " returned no decision: under `qxtv serve` a flow ends with "

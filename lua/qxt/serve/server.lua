@@ -6,16 +6,18 @@
 --
 --   server.run(srv, handle, { log =, grace = 30 }) -- srv from qxt.httpd.core.listen
 --   handle(req) -> status, headers, body
+local mask = require("qxt.mask")
 local signal = require("qxt.signal")
 
 local _M = {}
 
 local INTERNAL = '{"error":"internal error"}'
 
--- Digits runs long enough to be a mobile, and anything after "name", are
--- masked: an error message may quote a record.
+-- An error message may quote a record: runs of digits long enough to be a
+-- mobile, and words in other scripts than ASCII (names), are masked.
 local function masked(msg)
-  msg = tostring(msg):gsub("%d%d%d%d%d%d%d+", function(d) return d:sub(1, 3) .. "****" .. d:sub(-4) end)
+  msg = tostring(msg):gsub("%d%d%d%d%d%d%d+", mask.mobile)
+  msg = msg:gsub("[\128-\255][\128-\255%w·]*", mask.name)
   return msg
 end
 _M.masked = masked
