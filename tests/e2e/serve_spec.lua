@@ -42,7 +42,7 @@ Server.__index = Server
 --- Starts `qxtv serve` in the background on a free port.
 local function start(dir, s, opts)
   opts = opts or {}
-  local flow = dir .. "/flow.lua"
+  local flow = opts.flow or dir .. "/flow.lua"
   if not io.open(flow) then sim.write_file(flow, FLOW) end
   local tag = opts.tag or "a"
   local port_file, rc, log = dir .. "/port-" .. tag, dir .. "/rc-" .. tag, dir .. "/log-" .. tag
@@ -148,7 +148,7 @@ describe("qxtv serve", function()
     local st, body = srv:verify('{"mobile": "139')
     assert.equal(400, st)
     assert.matches("^bad JSON", body.error)
-    st, body = srv:verify("[1, 2]")
+    st = srv:verify("[1, 2]")
     assert.equal(400, st)
     st, body = srv:verify{ name = "张三" }
     assert.equal(400, st)
@@ -274,6 +274,27 @@ echo $n > %s
     assert.is_false(body.ready)
     assert.equal(200, (h:call("GET", "/livez")))
     assert.equal(0, h:stop())
+  end)
+end)
+
+describe("a flow from qxtv new", function()
+  it("is served as is: the same cleaning and rules as its batch", function()
+    local dir = sim.tmpdir()
+    local s = sim.start{}
+    local _, err, status = sim.run("cd " .. q(dir) .. " && " .. q(sim.qxtv()) .. " new both")
+    assert.are.equal(0, status, err)
+    local srv = start(dir, s, { flow = dir .. "/both.lua" })
+    local st, body = srv:verify{ mobile = "+86 139 7256 5391", name = "李四" }
+    assert.equal(200, st)
+    assert.equal("review", body.decision)
+    assert.equal("mismatch needs a person", body.rule)
+    st, body = srv:verify{ mobile = "13800001234", name = "李四" }
+    assert.equal(400, st)
+    assert.equal("test number", body.error)
+    assert.equal(0, srv:stop())
+    assert.is_false(has(srv:log(), "batch"))
+    assert.is_nil(sim.read_file(dir .. "/out-both/review.csv"))
+    s:stop()
   end)
 end)
 

@@ -125,6 +125,7 @@ function App:verify_request(req)
   local ok, reason, field = self.cleaner.record(record)
   if not ok then return fail(400, reason, { field = field }) end
   if self.halted then return fail(503, "halted: " .. self.halted) end
+  if not self.apikey then return fail(503, "no apikey: set QXT_APIKEY or pass --apikey-file FILE") end
   local admitted, status, retry_after
   admitted, status, why, retry_after = policy:admit(caller, req)
   if admitted ~= true then
