@@ -85,6 +85,7 @@ struct hsrv {
     size_t inflight;
     unsigned port;
     int quiesced;
+    int ended;                         /* next() returned nil: nobody takes requests */
     int closed;
 };
 
@@ -251,8 +252,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_size = 0;
         return MHD_YES;
     }
-    if (!r->answered && !r->suspended)
+    if (!r->answered && !r->suspended) {
+        if (s->ended) {                 /* completed after the last next(): nobody would answer */
+            r->answered = 1;
+            return queue_static(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"shutting down\"}", 1);
+        }
         enqueue(s, r);
+    }
     return MHD_YES;
 }
 
@@ -361,6 +367,7 @@ static void on_hand(struct loop *loop, struct loop_timer *t)
     if (r) {
         push_request(T, r);
     } else {
+        s->ended = 1;
         lua_pushnil(T);
         lua_pushnil(T);
     }
@@ -491,6 +498,7 @@ static int srv_next(lua_State *L)
         return 2;
     }
     if (s->quiesced) {
+        s->ended = 1;
         lua_pushnil(L);
         lua_pushnil(L);
         return 2;

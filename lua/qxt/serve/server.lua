@@ -29,7 +29,11 @@ local function one(srv_log, handle, req, r)
       masked(ok and ("returned status " .. tostring(status)) or status)))
     status, headers, body = 500, { ["Content-Type"] = "application/json" }, INTERNAL
   end
-  req:respond(status, headers, body)
+  local sent, err = pcall(req.respond, req, status, headers, body)
+  if not sent then                    -- e.g. a header with a line break
+    srv_log(("%s %s: bad answer: %s"):format(r.method, r.path, masked(err)))
+    req:respond(500, { ["Content-Type"] = "application/json" }, INTERNAL)
+  end
 end
 
 function _M.run(srv, handle, opts)
