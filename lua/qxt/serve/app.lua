@@ -8,8 +8,7 @@
 --   GET  /readyz      200 when the rules are loaded, an apikey is set and no
 --                     fatal provider code halted the service; else 503
 --   POST /v1/verify   the decision for { mobile, name, request_id?, ... }
-local cjson = require("cjson.safe").new()    -- our own instance: its settings are ours
-cjson.encode_escape_forward_slash(false)
+local cjson = require("cjson.safe")
 local codes = require("qxt.codes")
 local mask = require("qxt.mask")
 local route = require("qxt.step.route")
