@@ -53,10 +53,11 @@ local function start(dir, s, opts)
     q(s.endpoint), q(opts.apikey or KEY), q(sim.qxtv()), q(flow), q(port_file), opts.args or "",
     q(log), q(dir .. "/pid-" .. tag), q(rc))
   assert(os.execute(cmd))
-  local port = wait_for("the port file", function()
+  local got, port = pcall(wait_for, "the port file", function()
     local p = sim.read_file(port_file)
     return p and p:match("^(%d+)")
   end)
+  assert(got, tostring(port) .. "; qxtv serve said: " .. (sim.read_file(log) or ""))
   local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
                               rc_file = rc, log_file = log }, Server)
   self.pid = sim.read_file(dir .. "/pid-" .. tag):match("%d+")
