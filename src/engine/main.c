@@ -25,6 +25,7 @@ static const char usage_text[] =
     "usage: qxtv run [OPTIONS] SCRIPT [ARGS...]      run a Lua flow script\n"
     "       qxtv check [OPTIONS] [--json] MOBILE NAME  one query, for a person or as JSON\n"
     "       qxtv repl [OPTIONS]                        try things interactively\n"
+    "       qxtv serve [OPTIONS] FLOW.lua [--listen ADDR:PORT] [--tokens FILE]  the flow as an HTTP service\n"
     "       qxtv -e CODE [ARGS...]                     run a line of Lua\n"
     "       qxtv new NAME                              write NAME.lua, a starter flow\n"
     "       qxtv report SUMMARY.json [REPORT.html]     the HTML report of a finished run\n"
@@ -72,6 +73,14 @@ static const struct { const char *command, *text; } command_help[] = {
       "An interactive Lua prompt with line editing, verify() and the flow library loaded.\n"
       "Each line's values are printed; verify() results as tables. Lines are not saved\n"
       "to a history file (they hold personal data). Ctrl-D quits.\n" },
+    { "serve",
+      "qxtv serve [OPTIONS] FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE]\n\n"
+      "Serves the decision FLOW.lua exports (loaded with qxt.serving = true; see docs/serve.md)\n"
+      "over HTTP/1.1: POST /v1/verify, GET /livez, GET /readyz. --listen defaults to\n"
+      "127.0.0.1:8088 (port 0: a free one, written to --port-file). --tokens FILE: callers need\n"
+      "a bearer token whose SHA-256 is on a `name sha256hex` line of FILE. SIGTERM or SIGINT:\n"
+      "stops accepting, finishes the requests in flight, exits 0.\n"
+      "Example: qxtv serve scripts/serve_flow.lua --listen 127.0.0.1:8088\n" },
     { "-e",
       "qxtv -e CODE [ARGS...]\n\n"
       "Runs CODE as a Lua chunk, as `qxtv run` runs a file.\n" },
@@ -223,7 +232,7 @@ static void check_apikey(const char *key, const char *source)
 
 static int is_command(const char *c)
 {
-    static const char *const commands[] = { "run", "check", "-e", "repl", "new", "report" };
+    static const char *const commands[] = { "run", "check", "-e", "repl", "new", "report", "serve" };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(c, commands[i]) == 0)
             return QXT_EXIT_FAILED;
@@ -437,6 +446,9 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "report") == 0) {
         if (argc - optind < 1 || argc - optind > 2)
             usage_error("%s", "report wants SUMMARY.json and, optionally, REPORT.html");
+    } else if (strcmp(command, "serve") == 0) {
+        if (optind >= argc)
+            usage_error("%s", "serve wants a FLOW.lua");
     } else if (strcmp(command, "repl") == 0) {
         if (optind != argc)
             usage_error("%s", "repl takes no arguments");
@@ -464,7 +476,7 @@ int main(int argc, char **argv)
         status = engine_run_module(e, "qxt.cli.check", 3, args);
     } else {
         char module[32];
-        snprintf(module, sizeof module, "qxt.cli.%s", command);  /* new, report */
+        snprintf(module, sizeof module, "qxt.cli.%s", command);  /* new, report, serve */
         status = engine_run_module(e, module, argc - optind, argv + optind);
     }
     engine_free(e);

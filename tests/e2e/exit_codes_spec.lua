@@ -56,7 +56,7 @@ describe("exit statuses", function()
     local out, err, status = sim.run(sim.qxtv() .. " --help")
     assert.are.equal(0, status, err)
     assert.are.same(want, from_help(out))
-    for _, command in ipairs{ "run", "check", "repl", "-e", "new", "report" } do
+    for _, command in ipairs{ "run", "check", "repl", "-e", "new", "report", "serve" } do
       out = sim.run(sim.qxtv() .. " " .. command .. " --help")
       assert.are.same(want, from_help(out), command .. " --help")
     end

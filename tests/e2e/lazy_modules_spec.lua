@@ -21,7 +21,8 @@ local function mapped_after(code)
   return out
 end
 
-local HEAVY = { "libcurl", "libsqlite3", "libcrypto", "libedit", "qxtv%-http", "qxtv%-sqlite", "qxtv%-crypto" }
+local HEAVY = { "libcurl", "libsqlite3", "libcrypto", "libedit", "libmicrohttpd", "qxtv%-http", "qxtv%-sqlite",
+                "qxtv%-crypto" }
 
 describe("qxtv's own modules", function()
   it("are not loaded by a script that sends nothing", function()
@@ -46,6 +47,11 @@ describe("qxtv's own modules", function()
     assert.matches("qxtv%-crypto%.so", maps)
     assert.matches("libcrypto", maps)
     assert.is_nil(maps:match("libsqlite3"))
+    assert.is_nil(maps:match("libmicrohttpd"))
+    maps = mapped_after("require('qxt.httpd.core')")   -- qxtv serve's server
+    assert.matches("qxtv%-httpd%.so", maps)
+    assert.matches("libmicrohttpd", maps)
+    assert.is_nil(maps:match("libcurl"))
   end)
 
   it("say which file is broken instead of crashing", function()

@@ -1,0 +1,168 @@
+--- qxt.serve.app: what `qxtv serve` answers, one HTTP request at a time.
+-- app.new{ decision =, policy =, revision =, apikey =, log = } -> app;
+-- app:handle(req) -> status, headers, body (a JSON text). Runs inside a task,
+-- so verify() waits there like in any flow. The request's personal data go
+-- only into the answer asked for, never into a log line unmasked.
+--
+--   GET  /livez       200 while the process runs
+--   GET  /readyz      200 when the rules are loaded, an apikey is set and no
+--                     fatal provider code halted the service; else 503
+--   POST /v1/verify   the decision for { mobile, name, request_id?, ... }
+local cjson = require("cjson.safe")
+local codes = require("qxt.codes")
+local mask = require("qxt.mask")
+local route = require("qxt.step.route")
+
+local _M = {}
+
+local App = {}
+App.__index = App
+
+local ROUTES = {
+  ["/livez"] = "GET", ["/readyz"] = "GET", ["/v1/verify"] = "POST",
+}
+
+local function encode(t) return (cjson.encode(t)) end
+
+local function reply(status, t, headers)
+  local h = { ["Content-Type"] = "application/json" }
+  for k, v in pairs(headers or {}) do h[k] = v end
+  return status, h, encode(t)
+end
+
+local function fail(status, why, extra)
+  local t = { error = why }
+  for k, v in pairs(extra or {}) do t[k] = v end
+  return reply(status, t)
+end
+
+function _M.new(opts)
+  local self = setmetatable({
+    decision = opts.decision,
+    policy = opts.policy or require("qxt.serve.hooks").default(),
+    revision = opts.revision,
+    apikey = opts.apikey,
+    log = opts.log or function() end,
+    halted = nil,             -- the reason, once a fatal provider code came
+    verify = opts.verify or verify,
+    served = 0,
+  }, App)
+  self.cleaner = opts.decision.clean or require("qxt.step.clean")
+  return self
+end
+
+function App:readiness()
+  local rules = self.decision ~= nil
+  local ok = rules and self.apikey and not self.halted
+  return ok and true or false, {
+    ready = ok and true or false, rules = rules, apikey = self.apikey and true or false,
+    halted = self.halted or cjson.null, revision = self.revision,
+  }
+end
+
+local function decision_id()
+  local crypto = require("qxt.crypto")
+  return crypto.hex(crypto.random(12))
+end
+
+--- The answer a decision gets: the route and its rule from the flow's
+--- rules, falling back to the default outcomes (qxt.route).
+function App:decide(record, result)
+  local name, rule
+  local rules = self.decision.rules
+  if rules then name, rule = rules(record, result) end
+  if name == nil then name, rule = route.outcome(result) end
+  return name, rule
+end
+
+local function opt(v) if v == nil then return cjson.null end return v end
+
+function App:answer(record, result, source, age_s)
+  local decision, rule = self:decide(record, result)
+  local charged = source == "provider" and result.code ~= nil and codes.charged(result.code) or false
+  return reply(200, {
+    decision_id = decision_id(), decision = decision, rule = rule,
+    code = opt(result.code), class = result.class, status = opt(result.status),
+    area = opt(result.area), isp = opt(result.isp), source = source, age_s = age_s or 0,
+    charged = charged and true or false,
+    possibly_charged = source == "provider" and result.possibly_charged and true or false,
+  })
+end
+
+local function is_json(ct)
+  if type(ct) ~= "string" then return false end
+  local mt = ct:match("^%s*([^;%s]+)")
+  mt = mt and mt:lower()
+  return mt == "application/json" or (mt ~= nil and mt:match("^application/[%w.%-]+%+json$") ~= nil)
+end
+
+function App:verify_request(req)
+  local policy = self.policy
+  local caller, why = policy:authenticate(req)
+  if not caller then
+    policy:refused(nil, 401, why)
+    return reply(401, { error = why or "unauthorized" }, { ["WWW-Authenticate"] = "Bearer" })
+  end
+  if not is_json(req.headers["content-type"]) then
+    return fail(415, "the body must be JSON (Content-Type: application/json)")
+  end
+  local body, err = cjson.decode(req.body)
+  if type(body) ~= "table" or body[1] ~= nil then
+    return fail(400, body == nil and ("bad JSON: " .. tostring(err)) or "the body must be a JSON object")
+  end
+  for _, field in ipairs({ "mobile", "name" }) do
+    local v = body[field]
+    if v == nil or v == cjson.null then return fail(400, "missing field: " .. field, { field = field }) end
+    if type(v) ~= "string" then return fail(400, field .. " must be a string", { field = field }) end
+  end
+  local request_id = body.request_id
+  if request_id ~= nil and (type(request_id) ~= "string" or #request_id == 0 or #request_id > 128) then
+    return fail(400, "request_id must be a string of 1 to 128 characters", { field = "request_id" })
+  end
+  -- The record the rules see: the request's fields, cleaned as batch cleans.
+  local record = {}
+  for k, v in pairs(body) do if v ~= cjson.null then record[k] = v end end
+  local ok, reason, field = self.cleaner.record(record)
+  if not ok then return fail(400, reason, { field = field }) end
+  if self.halted then return fail(503, "halted: " .. self.halted) end
+  if not self.apikey then return fail(503, "no apikey: set QXT_APIKEY or pass --apikey-file FILE") end
+  local admitted, status, retry_after
+  admitted, status, why, retry_after = policy:admit(caller, req)
+  if admitted ~= true then
+    status = admitted or status
+    if type(status) ~= "number" then status = 429 end
+    policy:refused(caller, status, why)
+    return reply(status, { error = why or "refused", limit = why },
+                 retry_after and { ["Retry-After"] = tostring(math.ceil(retry_after)) } or nil)
+  end
+  local pair = { mobile = record.mobile, name = record.name, request_id = request_id, caller = caller }
+  local cached = policy:lookup(pair)
+  if cached then return self:answer(record, cached.result, cached.source or "cache", cached.age_s) end
+  local result = self.verify(record.mobile, record.name)
+  if result.class == "account" then
+    self.halted = ("%s %s"):format(tostring(result.code), tostring(result.reason))
+    self.log(("halted: provider code %s; /v1/verify answers 503 until restarted"):format(result.code))
+    return fail(503, "halted: " .. self.halted)
+  end
+  policy:store(pair, result)
+  self.log(("decision caller=%s mobile=%s name=%s code=%s class=%s"):format(
+    caller, mask.mobile(record.mobile), mask.name(record.name), tostring(result.code), result.class))
+  return self:answer(record, result, "provider", 0)
+end
+
+--- handle(req) -> status, headers, body
+function App:handle(req)
+  local method = ROUTES[req.path]
+  if not method then return fail(404, "not found") end
+  if req.method ~= method then
+    return reply(405, { error = "method not allowed" }, { Allow = method })
+  end
+  if req.path == "/livez" then return reply(200, { status = "ok" }) end
+  if req.path == "/readyz" then
+    local ok, t = self:readiness()
+    return reply(ok and 200 or 503, t)
+  end
+  return self:verify_request(req)
+end
+
+return _M

@@ -1,0 +1,341 @@
+-- `qxtv serve` end to end: the real binary serving a flow file over HTTP,
+-- against the real simulator, spoken to with curl. Each status code of the
+-- API, keep-alive, hundreds of idle connections, verify() inside a handler,
+-- and a graceful stop with requests in flight.
+local cjson = require("cjson")
+local sim = require("tests.helpers.sim")
+
+local q = sim.quote
+local KEY = "0123456789abcdef0123456789abcdef"
+
+local FLOW = [[
+local cleaner = qxt.clean.new()
+table.insert(cleaner.mobile_rules, qxt.clean.reject("^1380000", "test number"))
+local decision = {
+  rules = qxt.rules{
+    { name = "vip", route = "review", when = function(rec) return rec.tier == "vip" end },
+    { name = "boom", route = "x", when = function(rec)
+        if rec.tier == "boom" then error("rule failed for " .. rec.mobile .. " " .. rec.name) end
+        return false
+      end },
+  },
+  clean = cleaner,
+}
+if qxt.serving then return decision end
+print("batch ran")
+]]
+
+local function has(s, part) return s ~= nil and s:find(part, 1, true) ~= nil end
+
+local function wait_for(what, pred)
+  for _ = 1, 1500 do
+    local v = pred()
+    if v then return v end
+    qxt.sleep(0.02)
+  end
+  error("timed out waiting for " .. what)
+end
+
+local Server = {}
+Server.__index = Server
+
+--- Starts `qxtv serve` in the background on a free port.
+local function start(dir, s, opts)
+  opts = opts or {}
+  local flow = opts.flow or dir .. "/flow.lua"
+  if not io.open(flow) then sim.write_file(flow, FLOW) end
+  local tag = opts.tag or "a"
+  local port_file, rc, log = dir .. "/port-" .. tag, dir .. "/rc-" .. tag, dir .. "/log-" .. tag
+  os.remove(port_file)
+  os.remove(rc)
+  local cmd = ("(QXT_ENDPOINT=%s QXT_APIKEY=%s %s serve %s --listen 127.0.0.1:0 --port-file %s %s >%s 2>&1 & "
+               .. "echo $! >%s; wait $!; echo $? >%s) &"):format(
+    q(s.endpoint), q(opts.apikey or KEY), q(sim.qxtv()), q(flow), q(port_file), opts.args or "",
+    q(log), q(dir .. "/pid-" .. tag), q(rc))
+  assert(os.execute(cmd))
+  local got, port = pcall(wait_for, "the port file", function()
+    local p = sim.read_file(port_file)
+    return p and p:match("^(%d+)")
+  end)
+  assert(got, tostring(port) .. "; qxtv serve said: " .. (sim.read_file(log) or ""))
+  local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
+                              rc_file = rc, log_file = log }, Server)
+  self.pid = sim.read_file(dir .. "/pid-" .. tag):match("%d+")
+  return self
+end
+
+--- SIGTERM (unless sent already: a second one exits at once), then the exit status.
+function Server:stop(signalled)
+  if self.pid and not signalled then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
+  local rc = wait_for("qxtv serve to exit", function() return sim.read_file(self.rc_file) end)
+  self.pid = nil
+  return tonumber(rc:match("%d+"))
+end
+
+function Server:log() return sim.read_file(self.log_file) or "" end
+
+--- One request with curl: status, body (decoded when JSON), headers text.
+function Server:call(method, path, body, headers)
+  local tmp = os.tmpname()
+  -- A large body waits for "100 Continue" (curl's Expect) as long as it takes: the server
+  -- refuses it before reading, and a client that sent it anyway could see a reset.
+  local args = { "curl -s -o " .. q(tmp .. ".body") .. " -D " .. q(tmp .. ".head") .. " -w '%{http_code}'",
+                 "--expect100-timeout 60 -X " .. method }
+  for _, h in ipairs(headers or { "Content-Type: application/json" }) do args[#args + 1] = "-H " .. q(h) end
+  if body then
+    sim.write_file(tmp .. ".in", type(body) == "table" and cjson.encode(body) or body)
+    args[#args + 1] = "--data-binary @" .. q(tmp .. ".in")
+  end
+  args[#args + 1] = q(self.url .. path)
+  local p = io.popen(table.concat(args, " "))
+  local status = tonumber(p:read("a"))
+  p:close()
+  local text, head = sim.read_file(tmp .. ".body"), sim.read_file(tmp .. ".head")
+  for _, suffix in ipairs({ "", ".body", ".head", ".in" }) do os.remove(tmp .. suffix) end
+  local ok, decoded = pcall(cjson.decode, text or "")
+  return status, ok and decoded or text, head or ""
+end
+
+function Server:verify(body, headers)
+  return self:call("POST", "/v1/verify", body, headers)
+end
+
+describe("qxtv serve", function()
+  local dir, s, srv
+  setup(function()
+    dir = sim.tmpdir()
+    s = sim.start{}
+    srv = start(dir, s)
+  end)
+  teardown(function()
+    if srv then srv:stop() end
+    s:stop()
+  end)
+
+  it("is alive and ready, with the flow's revision", function()
+    local st, body = srv:call("GET", "/livez")
+    assert.equal(200, st)
+    assert.equal("ok", body.status)
+    st, body = srv:call("GET", "/readyz")
+    assert.equal(200, st)
+    assert.is_true(body.ready)
+    local _, hex = require("qxt.crypto").sha256_file(dir .. "/flow.lua")
+    assert.equal(hex, body.revision)
+  end)
+
+  it("answers a decision from the provider, by the flow's rules", function()
+    s:reset()
+    local st, body = srv:verify{ mobile = "+86 139-7256-5391", name = "张三" }
+    assert.equal(200, st)
+    assert.equal("consistent", body.decision)
+    assert.equal("match", body.rule)
+    assert.equal(0, body.code)
+    assert.equal("ok", body.class)
+    assert.equal("一致", body.status)
+    assert.equal("provider", body.source)
+    assert.equal(0, body.age_s)
+    assert.is_true(body.charged)
+    assert.matches("^%x+$", body.decision_id)
+    assert.is_nil(body.mobile)
+    assert.is_nil(body.name)
+    -- extra fields reach the rules
+    st, body = srv:verify{ mobile = "13972565391", name = "张三", tier = "vip" }
+    assert.equal(200, st)
+    assert.equal("review", body.decision)
+    assert.equal("vip", body.rule)
+    assert.equal(2, s:stats().requests)
+    assert.is_false(has(srv:log(), "13972565391"))
+  end)
+
+  it("refuses bad input with 400, the cleaning's own reason, and sends nothing", function()
+    s:reset()
+    local st, body = srv:verify('{"mobile": "139')
+    assert.equal(400, st)
+    assert.matches("^bad JSON", body.error)
+    st = srv:verify("[1, 2]")
+    assert.equal(400, st)
+    st, body = srv:verify{ name = "张三" }
+    assert.equal(400, st)
+    assert.equal("missing field: mobile", body.error)
+    st, body = srv:verify{ mobile = "13972565391" }
+    assert.equal(400, st)
+    assert.equal("missing field: name", body.error)
+    st, body = srv:verify{ mobile = "1390000", name = "张三" }
+    assert.equal(400, st)
+    assert.equal(select(2, qxt.clean.mobile("1390000")), body.error)
+    assert.equal("mobile", body.field)
+    st, body = srv:verify{ mobile = "13800001234", name = "张三" }
+    assert.equal(400, st)
+    assert.equal("test number", body.error)
+    assert.equal(0, s:stats().requests)
+  end)
+
+  it("refuses a body over 16 KiB with 413, a non-JSON body with 415", function()
+    s:reset()
+    local st = srv:verify(('{"mobile":"13972565391","name":"%s"}'):format(("x"):rep(17000)))
+    assert.equal(413, st)
+    st = srv:verify('{"mobile":"13972565391","name":"张三"}', { "Content-Type: text/plain" })
+    assert.equal(415, st)
+    st = srv:verify("mobile=13972565391&name=x", { "Content-Type: application/x-www-form-urlencoded" })
+    assert.equal(415, st)
+    assert.equal(0, s:stats().requests)
+  end)
+
+  it("answers 404 for an unknown path and 405 for a wrong method", function()
+    local st, _, head = srv:call("GET", "/v1/verify")
+    assert.equal(405, st)
+    assert.truthy(head:lower():find("allow: post", 1, true))
+    st = srv:call("GET", "/nowhere")
+    assert.equal(404, st)
+  end)
+
+  it("gives 500 without detail when the flow's rule raises, and logs it masked", function()
+    local st, body = srv:verify{ mobile = "13972565391", name = "张三", tier = "boom" }
+    assert.equal(500, st)
+    assert.same({ error = "internal error" }, body)
+    local log = srv:log()
+    assert.truthy(has(log, "rule failed"))
+    assert.is_false(has(log, "13972565391"))
+    assert.is_false(has(log, "张三"))
+    -- and it still serves
+    assert.equal(200, (srv:verify{ mobile = "13972565391", name = "张三" }))
+  end)
+
+  it("keeps a connection alive across many requests", function()
+    local parts = { "curl -s -o /dev/null -w '%{http_code} %{num_connects}\\n'" }
+    for i = 1, 40 do
+      if i > 1 then parts[#parts + 1] = "--next -s -o /dev/null -w '%{http_code} %{num_connects}\\n'" end
+      parts[#parts + 1] = "-H 'Content-Type: application/json' -d "
+        .. q(cjson.encode{ mobile = "13972565391", name = "张三" }) .. " " .. q(srv.url .. "/v1/verify")
+    end
+    local p = io.popen(table.concat(parts, " "))
+    local ok, connects = 0, 0
+    for line in p:lines() do
+      local code, n = line:match("^(%d+) (%d+)")
+      if code == "200" then ok = ok + 1 end
+      connects = connects + tonumber(n)
+    end
+    p:close()
+    assert.equal(40, ok)
+    assert.equal(1, connects)
+  end)
+
+  it("serves while 300 idle connections are held open, and answers on them afterwards", function()
+    local script = dir .. "/idle.sh"
+    sim.write_file(script, ([[
+fds=()
+for i in $(seq 300); do exec {fd}<>/dev/tcp/127.0.0.1/%s || exit 1; fds+=($fd); done
+echo open > %s
+while [ ! -e %s ]; do sleep 0.05; done
+n=0
+for fd in "${fds[@]}"; do
+  printf 'GET /livez HTTP/1.1\r\nHost: x\r\n\r\n' >&$fd
+  IFS= read -r -t 10 line <&$fd && case "$line" in *" 200 "*) n=$((n+1));; esac
+done
+echo $n > %s
+]]):format(srv.port, q(dir .. "/idle-open"), q(dir .. "/idle-go"), q(dir .. "/idle-done")))
+    assert(os.execute("bash " .. q(script) .. " >/dev/null 2>&1 &"))
+    wait_for("300 connections", function() return sim.read_file(dir .. "/idle-open") end)
+    for _ = 1, 5 do
+      assert.equal(200, (srv:verify{ mobile = "13972565391", name = "张三" }))
+    end
+    sim.write_file(dir .. "/idle-go", "go")
+    local n = wait_for("the idle connections' answers", function() return sim.read_file(dir .. "/idle-done") end)
+    assert.equal(300, tonumber(n))
+  end)
+
+  it("needs a valid bearer token with --tokens", function()
+    local tokens = dir .. "/tokens"
+    local hash = require("qxt.crypto").hex(require("qxt.crypto").sha256("s3cret-token"))
+    sim.write_file(tokens, "# name sha256hex\napp " .. hash .. "\n")
+    assert(os.execute("chmod 600 " .. q(tokens)))     -- a token file others may read is refused
+    local t = start(dir, s, { tag = "tok", args = "--tokens " .. q(tokens) })
+    local st, body = t:verify{ mobile = "13972565391", name = "张三" }
+    assert.equal(401, st)
+    assert.truthy(body.error)
+    st = t:verify({ mobile = "13972565391", name = "张三" },
+                  { "Content-Type: application/json", "Authorization: Bearer wrong" })
+    assert.equal(401, st)
+    st, body = t:verify({ mobile = "13972565391", name = "张三" },
+                        { "Content-Type: application/json", "Authorization: Bearer s3cret-token" })
+    assert.equal(200, st)
+    assert.equal("consistent", body.decision)
+    assert.is_false(has(t:log(), "s3cret-token"))
+    assert.equal(0, t:stop())
+  end)
+
+  it("halts with 503 and the reason after a fatal provider code", function()
+    local h = start(dir, s, { tag = "halt", apikey = "ffffffffffffffffffffffffffffffff" })
+    local st, body = h:verify{ mobile = "13972565391", name = "张三" }
+    assert.equal(503, st)
+    assert.matches("^halted: %-%d", body.error)
+    s:reset()
+    st, body = h:verify{ mobile = "13972565391", name = "张三" }
+    assert.equal(503, st)
+    assert.matches("^halted", body.error)
+    assert.equal(0, s:stats().requests)
+    st, body = h:call("GET", "/readyz")
+    assert.equal(503, st)
+    assert.is_false(body.ready)
+    assert.equal(200, (h:call("GET", "/livez")))
+    assert.equal(0, h:stop())
+  end)
+end)
+
+describe("a flow from qxtv new", function()
+  it("is served as is: the same cleaning and rules as its batch", function()
+    local dir = sim.tmpdir()
+    local s = sim.start{}
+    local _, err, status = sim.run("cd " .. q(dir) .. " && " .. q(sim.qxtv()) .. " new both")
+    assert.are.equal(0, status, err)
+    local srv = start(dir, s, { flow = dir .. "/both.lua" })
+    local st, body = srv:verify{ mobile = "+86 139 7256 5391", name = "李四" }
+    assert.equal(200, st)
+    assert.equal("review", body.decision)
+    assert.equal("mismatch needs a person", body.rule)
+    st, body = srv:verify{ mobile = "13800001234", name = "李四" }
+    assert.equal(400, st)
+    assert.equal("test number", body.error)
+    assert.equal(0, srv:stop())
+    assert.is_false(has(srv:log(), "batch"))
+    assert.is_nil(sim.read_file(dir .. "/out-both/review.csv"))
+    s:stop()
+  end)
+end)
+
+describe("qxtv serve on SIGTERM", function()
+  it("finishes the requests in flight, answers each once, and exits 0", function()
+    local dir = sim.tmpdir()
+    local s = sim.start{ "--latency", "1500ms" }
+    local srv = start(dir, s)
+    local N = 20
+    for i = 1, N do
+      local body = cjson.encode{ mobile = ("139%08d"):format(i), name = "张三" }
+      assert(os.execute(("curl -s -o %s -w '%%{http_code}' -H 'Content-Type: application/json' -d %s %s >%s 2>&1 &")
+        :format(q(dir .. "/out" .. i), q(body), q(srv.url .. "/v1/verify"), q(dir .. "/code" .. i))))
+    end
+    -- every request has reached the provider (and waits there): now stop
+    wait_for("the queries in flight", function() return s:stats().requests == N end)
+    os.execute("kill -TERM " .. srv.pid)
+    wait_for("the stop", function() return has(srv:log(), "not accepting") end)
+    -- the requests are still waiting on the provider, and nothing new is taken
+    local _, _, refused = sim.run("curl -s -o /dev/null " .. q(srv.url .. "/livez"))
+    assert.are_not.equal(0, refused)
+    local rc = srv:stop(true)
+    assert.equal(0, rc)
+    for i = 1, N do
+      local code = wait_for("curl " .. i, function()
+        local c = sim.read_file(dir .. "/code" .. i)
+        return c and #c >= 3 and c
+      end)
+      assert.equal("200", code)
+      local body = cjson.decode(sim.read_file(dir .. "/out" .. i))
+      assert.equal("provider", body.source)
+    end
+    local st = s:stats()
+    assert.equal(N, st.requests)
+    assert.equal(0, st.repeated_pairs)
+    assert.truthy(has(srv:log(), "SIGTERM"))
+    s:stop()
+  end)
+end)
