@@ -20,6 +20,8 @@ local decision = {
       end },
   },
   clean = cleaner,
+  -- the server's own tests send hundreds of requests a second from one caller
+  serve = { limits = { qps = false } },
 }
 if qxt.serving then return decision end
 print("batch ran")
@@ -138,12 +140,14 @@ describe("qxtv serve", function()
     assert.matches("^%x+$", body.decision_id)
     assert.is_nil(body.mobile)
     assert.is_nil(body.name)
-    -- extra fields reach the rules
+    -- extra fields reach the rules; the same pair again is the cache's answer
     st, body = srv:verify{ mobile = "13972565391", name = "张三", tier = "vip" }
     assert.equal(200, st)
     assert.equal("review", body.decision)
     assert.equal("vip", body.rule)
-    assert.equal(2, s:stats().requests)
+    assert.equal("cache", body.source)
+    assert.is_false(body.charged)
+    assert.equal(1, s:stats().requests)
     assert.is_false(has(srv:log(), "13972565391"))
   end)
 
@@ -300,6 +304,66 @@ describe("a flow from qxtv new", function()
     assert.is_false(has(srv:log(), "batch"))
     assert.is_nil(sim.read_file(dir .. "/out-both/review.csv"))
     s:stop()
+  end)
+end)
+
+describe("qxtv serve's request policy", function()
+  local POLICY_FLOW = [[
+if qxt.serving then return { serve = { limits = { qps = 0.01, burst = 4 } } } end
+]]
+  it("refuses over a limit with 429, its name and Retry-After, and never asks the provider", function()
+    local dir = sim.tmpdir()
+    local s = sim.start{}
+    sim.write_file(dir .. "/limited.lua", POLICY_FLOW)
+    local srv = start(dir, s, { flow = dir .. "/limited.lua" })
+    finally(function() srv:stop(); s:stop() end)
+    -- three names on one mobile are allowed in 24 h; the fourth is enumeration
+    for i, name in ipairs{ "张三", "李四", "王五" } do
+      assert.equal(200, (srv:verify{ mobile = "13972565391", name = name }), "name " .. i)
+    end
+    local st, body, head = srv:verify{ mobile = "13972565391", name = "赵六" }
+    assert.equal(429, st)
+    assert.equal("names_per_mobile", body.limit)
+    assert.matches("Retry%-After: %d+", head)
+    assert.equal(3, s:stats().requests)
+    -- the caller's rate: a burst of four (spent above), then 429 "qps"
+    st, body = srv:verify{ mobile = "13900000004", name = "王五" }
+    assert.equal(429, st)
+    assert.equal("qps", body.limit)
+    assert.equal(3, s:stats().requests)
+  end)
+
+  it("asks once for identical requests at once, and answers a repeated request_id without asking", function()
+    local dir = sim.tmpdir()
+    local s = sim.start{ "--latency", "500ms" }
+    local srv = start(dir, s)
+    finally(function() srv:stop(); s:stop() end)
+    local body = cjson.encode{ mobile = "13972565391", name = "张三" }
+    for i = 1, 20 do
+      assert(os.execute(("curl -s -o %s -H 'Content-Type: application/json' -d %s %s >/dev/null 2>&1 &")
+        :format(q(dir .. "/same" .. i), q(body), q(srv.url .. "/v1/verify"))))
+    end
+    local charged = 0
+    for i = 1, 20 do
+      local text = wait_for("answer " .. i, function()
+        local t = sim.read_file(dir .. "/same" .. i)
+        return t and #t > 0 and t
+      end)
+      local b = cjson.decode(text)
+      assert.equal("consistent", b.decision)
+      if b.charged then charged = charged + 1 end
+    end
+    assert.equal(1, s:stats().requests)
+    assert.equal(1, charged)                -- the one request that asked; the rest waited on it
+    -- a request_id seen before: its first answer, no query, whatever the pair now
+    local st, first = srv:verify{ mobile = "13900000004", name = "王五", request_id = "r-1" }
+    assert.equal(200, st)
+    local again
+    st, again = srv:verify{ mobile = "13900000004", name = "王五", request_id = "r-1" }
+    assert.equal(200, st)
+    assert.equal("idempotent", again.source)
+    assert.equal(first.code, again.code)
+    assert.equal(2, s:stats().requests)
   end)
 end)
 

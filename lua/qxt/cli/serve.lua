@@ -76,14 +76,20 @@ return function(...)
     say(err)
     return exit.FAILED
   end
-  local hooks = require("qxt.serve.hooks")
-  local pol = hooks.default()
+  local tokens
   if o.tokens then
-    pol, err = hooks.tokens(o.tokens)
-    if not pol then
+    tokens, err = require("qxt.serve.tokens").load(o.tokens)
+    if not tokens then
       say("cannot use the tokens: ", tostring(err))
       return exit.USAGE
     end
+  end
+  -- The flow's `serve` table sets the limits, the cache and idempotency
+  -- (docs/serve-policy.md); a bad one stops the start, naming it.
+  local okp, pol = pcall(require("qxt.serve.policy").new, decision.serve)
+  if not okp then
+    say(o.flow, ": serve: ", tostring(pol))
+    return exit.USAGE
   end
   local _, revision = require("qxt.crypto").sha256_file(o.flow)
   local httpd = require("qxt.httpd.core")
@@ -93,7 +99,7 @@ return function(...)
     return exit.FAILED
   end
   local app = require("qxt.serve.app").new{
-    decision = decision, policy = pol, revision = revision, apikey = qxt.config().has_apikey,
+    decision = decision, policy = pol, tokens = tokens, revision = revision, apikey = qxt.config().has_apikey,
     log = function(msg) say(msg) end,
   }
   if o["port-file"] then

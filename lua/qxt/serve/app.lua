@@ -1,5 +1,8 @@
 --- qxt.serve.app: what `qxtv serve` answers, one HTTP request at a time.
--- app.new{ decision =, policy =, revision =, apikey =, log = } -> app;
+-- app.new{ decision =, policy =, tokens =, revision =, apikey =, log = } -> app;
+-- policy: a qxt.serve.policy (limits, cache, idempotency, coalescing; the
+-- defaults when nil); tokens: a qxt.serve.tokens (nil: every caller is
+-- "anonymous").
 -- app:handle(req) -> status, headers, body (a JSON text). Runs inside a task,
 -- so verify() waits there like in any flow. The request's personal data go
 -- only into the answer asked for, never into a log line unmasked.
@@ -39,7 +42,8 @@ end
 function _M.new(opts)
   local self = setmetatable({
     decision = opts.decision,
-    policy = opts.policy or require("qxt.serve.hooks").default(),
+    policy = opts.policy or require("qxt.serve.policy").new(opts.decision.serve),
+    tokens = opts.tokens,
     revision = opts.revision,
     apikey = opts.apikey,
     log = opts.log or function() end,
@@ -77,15 +81,17 @@ end
 
 local function opt(v) if v == nil then return cjson.null end return v end
 
-function App:answer(record, result, source, age_s)
+function App:answer(record, result, source, age_s, coalesced)
   local decision, rule = self:decide(record, result)
-  local charged = source == "provider" and result.code ~= nil and codes.charged(result.code) or false
+  -- Charged to this request only when it made the query itself.
+  local own = source == "provider" and not coalesced
+  local charged = own and result.code ~= nil and codes.charged(result.code) or false
   return reply(200, {
     decision_id = decision_id(), decision = decision, rule = rule,
     code = opt(result.code), class = result.class, status = opt(result.status),
     area = opt(result.area), isp = opt(result.isp), source = source, age_s = age_s or 0,
     charged = charged and true or false,
-    possibly_charged = source == "provider" and result.possibly_charged and true or false,
+    possibly_charged = own and result.possibly_charged and true or false,
   })
 end
 
@@ -96,12 +102,22 @@ local function is_json(ct)
   return mt == "application/json" or (mt ~= nil and mt:match("^application/[%w.%-]+%+json$") ~= nil)
 end
 
+-- A refusal by the policy: 401, or 429 naming the limit with Retry-After.
+local function refusal(status, limit, retry_after)
+  local headers = {}
+  if status == 401 then headers["WWW-Authenticate"] = "Bearer" end
+  if retry_after then headers["Retry-After"] = tostring(math.ceil(retry_after)) end
+  return reply(status, { error = limit or "refused", limit = status == 429 and limit or nil }, headers)
+end
+
 function App:verify_request(req)
   local policy = self.policy
-  local caller, why = policy:authenticate(req)
-  if not caller then
-    policy:refused(nil, 401, why)
-    return reply(401, { error = why or "unauthorized" }, { ["WWW-Authenticate"] = "Bearer" })
+  local caller, why = "anonymous", nil
+  if self.tokens then caller, why = self.tokens:check(req.headers.authorization) end
+  local admitted, status, limit, retry_after = policy:admit(caller, req)
+  if not admitted then
+    if status == 401 and why then limit = why end
+    return refusal(status, limit, retry_after)
   end
   if not is_json(req.headers["content-type"]) then
     return fail(415, "the body must be JSON (Content-Type: application/json)")
@@ -126,28 +142,21 @@ function App:verify_request(req)
   if not ok then return fail(400, reason, { field = field }) end
   if self.halted then return fail(503, "halted: " .. self.halted) end
   if not self.apikey then return fail(503, "no apikey: set QXT_APIKEY or pass --apikey-file FILE") end
-  local admitted, status, retry_after
-  admitted, status, why, retry_after = policy:admit(caller, req)
-  if admitted ~= true then
-    status = admitted or status
-    if type(status) ~= "number" then status = 429 end
-    policy:refused(caller, status, why)
-    return reply(status, { error = why or "refused", limit = why },
-                 retry_after and { ["Retry-After"] = tostring(math.ceil(retry_after)) } or nil)
-  end
-  local pair = { mobile = record.mobile, name = record.name, request_id = request_id, caller = caller }
-  local cached = policy:lookup(pair)
-  if cached then return self:answer(record, cached.result, cached.source or "cache", cached.age_s) end
-  local result = self.verify(record.mobile, record.name)
+  -- The provider is asked only when neither the idempotency keys nor the
+  -- cache answer, identical queries in flight share one, and the limits
+  -- that guard the provider allow it.
+  local m, n, ask = record.mobile, record.name, self.verify
+  local result, source, age_s, coalesced = policy:answer(caller, { mobile = m, name = n, request_id = request_id },
+    policy:pair_key(m, n), function() return ask(m, n) end)
+  if not result then return refusal(source, age_s, coalesced) end
   if result.class == "account" then
     self.halted = ("%s %s"):format(tostring(result.code), tostring(result.reason))
     self.log(("halted: provider code %s; /v1/verify answers 503 until restarted"):format(result.code))
     return fail(503, "halted: " .. self.halted)
   end
-  policy:store(pair, result)
-  self.log(("decision caller=%s mobile=%s name=%s code=%s class=%s"):format(
-    caller, mask.mobile(record.mobile), mask.name(record.name), tostring(result.code), result.class))
-  return self:answer(record, result, "provider", 0)
+  self.log(("decision caller=%s mobile=%s name=%s code=%s class=%s source=%s"):format(
+    caller, mask.mobile(record.mobile), mask.name(record.name), tostring(result.code), result.class, source))
+  return self:answer(record, result, source, age_s, coalesced)
 end
 
 --- handle(req) -> status, headers, body
