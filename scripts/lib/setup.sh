@@ -13,6 +13,7 @@ QXTV_PACKAGES=(
   lua-busted lua-check
   openssl time
   chromium imagemagick fonts-noto-cjk
+  python3-prometheus-client
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -367,6 +367,68 @@ if qxt.serving then return { serve = { limits = { qps = 0.01, burst = 4 } } } en
   end)
 end)
 
+describe("qxtv serve's /metrics", function()
+  -- Parsed by the Prometheus project's own parser (Debian's python3-prometheus-client).
+  local PARSE = [[
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for f in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in f.samples:
+        out.append({"name": s.name, "labels": s.labels, "value": s.value})
+print(json.dumps(out))
+]]
+  local function parse(dir, text)
+    sim.write_file(dir .. "/metrics.txt", text)
+    sim.write_file(dir .. "/parse.py", PARSE)
+    local p = io.popen("/usr/bin/python3 " .. q(dir .. "/parse.py") .. " " .. q(dir .. "/metrics.txt") .. " 2>&1")
+    local got = p:read("a")
+    p:close()
+    local samples = cjson.decode(got)
+    assert(type(samples) == "table", "the parser said: " .. got)
+    return function(name, labels)
+      local total = 0
+      for _, x in ipairs(samples) do
+        local match = x.name == name
+        for k, v in pairs(labels or {}) do match = match and x.labels[k] == v end
+        if match then total = total + x.value end
+      end
+      return total
+    end
+  end
+
+  it("counts requests, decisions, refusals, the cache and provider latency, with no personal data", function()
+    local dir = sim.tmpdir()
+    local s = sim.start{}
+    sim.write_file(dir .. "/m.lua", "if qxt.serving then return { serve = { limits = { qps = false } } } end\n")
+    local srv = start(dir, s, { flow = dir .. "/m.lua" })
+    finally(function() srv:stop(); s:stop() end)
+    for _, name in ipairs{ "张三", "李四", "王五" } do
+      assert.equal(200, (srv:verify{ mobile = "13972565391", name = name }))
+    end
+    assert.equal(429, (srv:verify{ mobile = "13972565391", name = "赵六" }))
+    assert.equal(200, (srv:verify{ mobile = "13972565391", name = "张三" }))   -- the cache's
+    assert.equal(400, (srv:verify{ mobile = "1390000", name = "张三" }))
+    local st, text, head = srv:call("GET", "/metrics")
+    assert.equal(200, st)
+    assert.matches("Content%-Type: text/plain; version=0%.0%.4", head)
+    local value = parse(dir, text)
+    assert.equal(4, value("qxtv_http_requests_total", { route = "/v1/verify", status = "200" }))
+    assert.equal(1, value("qxtv_http_requests_total", { route = "/v1/verify", status = "429" }))
+    assert.equal(1, value("qxtv_http_requests_total", { route = "/v1/verify", status = "400" }))
+    assert.equal(1, value("qxtv_refusals_total", { limit = "names_per_mobile" }))
+    assert.equal(1, value("qxtv_cache_hits_total"))
+    assert.equal(4, value("qxtv_decisions_total", { code = "0" }))
+    assert.equal(3, s:stats().requests)
+    assert.equal(3, value("qxtv_provider_latency_seconds_count"))
+    assert.equal(3, value("qxtv_provider_latency_seconds_bucket", { le = "+Inf" }))
+    assert.equal(1, value("qxtv_requests_in_flight"))         -- this request itself
+    for _, secret in ipairs{ "13972565391", "张三", "李四", "王五", "赵六", "1390000" } do
+      assert.is_nil(text:find(secret, 1, true), secret)
+    end
+  end)
+end)
+
 describe("qxtv serve on SIGTERM", function()
   it("finishes the requests in flight, answers each once, and exits 0", function()
     local dir = sim.tmpdir()

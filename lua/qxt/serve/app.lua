@@ -22,7 +22,7 @@ local App = {}
 App.__index = App
 
 local ROUTES = {
-  ["/livez"] = "GET", ["/readyz"] = "GET", ["/v1/verify"] = "POST",
+  ["/livez"] = "GET", ["/readyz"] = "GET", ["/v1/verify"] = "POST", ["/metrics"] = "GET",
 }
 
 local function encode(t) return (cjson.encode(t)) end
@@ -50,6 +50,8 @@ function _M.new(opts)
     halted = nil,             -- the reason, once a fatal provider code came
     verify = opts.verify or verify,
     served = 0,
+    metrics = require("qxt.serve.metrics").new(),
+    inflight = 0,
   }, App)
   self.cleaner = opts.decision.clean or require("qxt.step.clean")
   return self
@@ -86,6 +88,7 @@ function App:answer(record, result, source, age_s, coalesced)
   -- Charged to this request only when it made the query itself.
   local own = source == "provider" and not coalesced
   local charged = own and result.code ~= nil and codes.charged(result.code) or false
+  self.metrics:decision(decision, rule, result.code)
   return reply(200, {
     decision_id = decision_id(), decision = decision, rule = rule,
     code = opt(result.code), class = result.class, status = opt(result.status),
@@ -147,7 +150,11 @@ function App:verify_request(req)
   -- that guard the provider allow it.
   local m, n, ask = record.mobile, record.name, self.verify
   local result, source, age_s, coalesced = policy:answer(caller, { mobile = m, name = n, request_id = request_id },
-    policy:pair_key(m, n), function() return ask(m, n) end)
+    policy:pair_key(m, n), function()
+      local r = ask(m, n)
+      self.metrics:provider(r)          -- once per query, however many waited for it
+      return r
+    end)
   if not result then return refusal(source, age_s, coalesced) end
   if result.class == "account" then
     self.halted = ("%s %s"):format(tostring(result.code), tostring(result.reason))
@@ -159,14 +166,31 @@ function App:verify_request(req)
   return self:answer(record, result, source, age_s, coalesced)
 end
 
---- handle(req) -> status, headers, body
+--- handle(req) -> status, headers, body, counted in /metrics by route (a
+--- known path, else "other": a path may hold anything) and status.
 function App:handle(req)
+  self.inflight = self.inflight + 1
+  local ok, status, headers, body = pcall(self.dispatch, self, req)
+  self.inflight = self.inflight - 1
+  if not ok then
+    self.metrics:request(ROUTES[req.path] and req.path or "other", 500)
+    error(status, 0)
+  end
+  self.metrics:request(ROUTES[req.path] and req.path or "other", status)
+  return status, headers, body
+end
+
+function App:dispatch(req)
   local method = ROUTES[req.path]
   if not method then return fail(404, "not found") end
   if req.method ~= method then
     return reply(405, { error = "method not allowed" }, { Allow = method })
   end
   if req.path == "/livez" then return reply(200, { status = "ok" }) end
+  if req.path == "/metrics" then
+    return 200, { ["Content-Type"] = "text/plain; version=0.0.4" },
+      self.metrics:render(self.policy:counters(), self.inflight)
+  end
   if req.path == "/readyz" then
     local ok, t = self:readiness()
     return reply(ok and 200 or 503, t)
