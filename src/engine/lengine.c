@@ -6,6 +6,7 @@
 #include "linput.h"
 #include "edit.h"
 #include "http.h"
+#include "lfile.h"
 #include "lsandbox.h"
 #include "loop.h"
 #include "module.h"
@@ -21,7 +22,6 @@
 int luaopen_qxt_core(lua_State *L);
 int luaopen_qxt_iconv(lua_State *L);
 int luaopen_qxt_signal(lua_State *L);
-int luaopen_qxt_file(lua_State *L);
 
 static char *dup_or_null(const char *s)
 {

@@ -14,6 +14,8 @@
  *   lock:release()
  *
  * Not for sandboxed code: these touch any path the process may write. */
+#include "lfile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -135,31 +137,36 @@ static int file_open_private(lua_State *L)
     return 1;
 }
 
+int lfile_make_private(const char *path, int flags)
+{
+    int oflags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    int fd, err = 0;
+    struct stat st;
+
+    if (flags & LFILE_NOFOLLOW)
+        oflags |= O_NOFOLLOW;
+    if (!(flags & LFILE_IF_EXISTS))
+        oflags |= O_CREAT;
+    fd = open(path, oflags, 0600);
+    if (fd < 0)
+        return (flags & LFILE_IF_EXISTS) && errno == ENOENT ? 0 : errno;
+    if (fstat(fd, &st) != 0 || (S_ISREG(st.st_mode) && fchmod(fd, 0600) != 0))
+        err = errno;
+    close(fd);
+    return err;
+}
+
 /* file.make_private(path [, if_exists]) -> true | nil, message: path is a
  * file of mode 0600, its content kept; created empty if missing (unless
- * if_exists). For files others open by name (an SQLite database). */
+ * if_exists); a symbolic link refused. For files others open by name (an
+ * SQLite database). */
 static int file_make_private(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int if_exists = lua_toboolean(L, 2);
-    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK | (if_exists ? 0 : O_CREAT);
-    int fd = open(path, flags, 0600), ok;
-    struct stat st;
+    int err = lfile_make_private(path, LFILE_NOFOLLOW | (lua_toboolean(L, 2) ? LFILE_IF_EXISTS : 0));
 
-    if (fd < 0) {
-        if (if_exists && errno == ENOENT) {
-            lua_pushboolean(L, 1);
-            return 1;
-        }
-        return fail(L, path, errno);
-    }
-    ok = fstat(fd, &st) == 0 && (!S_ISREG(st.st_mode) || fchmod(fd, 0600) == 0);
-    if (!ok) {
-        int err = errno;
-        close(fd);
+    if (err)
         return fail(L, path, err);
-    }
-    close(fd);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -16,6 +16,7 @@
  *   st:columns() -> { name, ... }
  */
 #include "lsqlite.h"
+#include "lfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,36 +75,13 @@ sqlite3_stmt *lsqlite_stmt(lua_State *L, int i)
     return check_stmt(L, i)->h;
 }
 
-/* Creates path if missing and makes it mode 0600 before SQLite sees it
- * (its -wal, -shm and rollback files then get the same mode): the files
- * hold personal data. Returns 0, or an errno with *what set. */
-static int make_private(const char *path, const char **what)
-{
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600), err;
-    struct stat st;
-
-    *what = "cannot open";
-    if (fd < 0)
-        return errno;
-    /* A device (/dev/full in tests) is not ours to narrow; SQLite then
-     * says what it makes of it. */
-    if (fstat(fd, &st) != 0 || (S_ISREG(st.st_mode) && fchmod(fd, 0600) != 0)) {
-        err = errno;
-        close(fd);
-        *what = "cannot make it private (chmod 600)";
-        return err;
-    }
-    close(fd);
-    return 0;
-}
-
 /* core.open(path [, opts]) -> db. opts.readonly: the file must exist and
  * is never written; otherwise it is created (or narrowed) to mode 0600
  * first. opts.label names the database in messages (default "sqlite").
  * ":memory:" and "" are SQLite's own scratch databases, not files. */
 static int core_open(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1), *what;
+    const char *path = luaL_checkstring(L, 1);
     int readonly = 0, rc, flags, err;
     const char *label = "sqlite";
     struct db *db;
@@ -120,8 +98,10 @@ static int core_open(lua_State *L)
     snprintf(db->path, sizeof db->path, "%s", path);
     snprintf(db->label, sizeof db->label, "%s", label);
     luaL_setmetatable(L, DB_MT);
-    if (!readonly && *path && strcmp(path, ":memory:") != 0 && (err = make_private(path, &what)) != 0)
-        return luaL_error(L, "%s %s: %s: %s", db->label, path, what, strerror(err));
+    /* Created, or narrowed, to 0600 before SQLite sees it (its -wal, -shm
+     * and rollback files then get the same mode): they hold personal data. */
+    if (!readonly && *path && strcmp(path, ":memory:") != 0 && (err = lfile_make_private(path, 0)) != 0)
+        return luaL_error(L, "%s %s: cannot make it private (0600): %s", db->label, path, strerror(err));
     /* Serialized: the journal's committer thread (ljcommit.c) writes on it
      * while the loop's thread may read. */
     flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_FULLMUTEX;
