@@ -49,7 +49,6 @@ function _M.new(opts)
     log = opts.log or function() end,
     halted = nil,             -- the reason, once a fatal provider code came
     verify = opts.verify or verify,
-    served = 0,
     metrics = require("qxt.serve.metrics").new(),
     inflight = 0,
   }, App)
