@@ -3,7 +3,6 @@
 -- starved of disk, then resumed with --resume. Every input row must end in
 -- exactly one output, and no answer in the journal may be paid for again.
 local cjson = require("cjson")
-local csv = require("qxt.csv")
 local sim = require("tests.helpers.sim")
 local runs = require("tests.helpers.runs")
 
@@ -37,14 +36,7 @@ local function make_input(dir, n)
   return dir .. "/input.csv", dir .. "/people.csv"
 end
 
-local function read_csv(path)
-  local reader = csv.open(path, { columns = false })
-  if not reader then return {} end
-  local rows = {}
-  for row in reader:rows() do rows[#rows + 1] = row end
-  reader:close()
-  return rows
-end
+local read_csv = runs.read_csv
 
 -- Asserts every input id is in exactly one output; returns the outputs.
 local function exactly_once(dir, input)

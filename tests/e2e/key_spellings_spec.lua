@@ -17,13 +17,7 @@ local DRILL = sim.qxtv():gsub("/[^/]*$", "") .. "/tests/drill_server"
 
 local tmpdir = sim.tmpdir
 
-local function files_under(dir)
-  local list = {}
-  local p = io.popen("find " .. sim.quote(dir) .. " -type f")
-  for path in p:lines() do list[#list + 1] = path end
-  p:close()
-  return list
-end
+local files_under = require("tests.helpers.runs").files
 
 -- Starts drill_server MODE; returns its endpoint and a stop function.
 local function drill(mode, dir)

@@ -4,7 +4,6 @@
 -- `charged + possibly_charged`, and nothing about someone else becomes a
 -- verdict, now or on --resume.
 local cjson = require("cjson")
-local csv = require("qxt.csv")
 local sim = require("tests.helpers.sim")
 
 local PEOPLE = "scripts/data/people.csv"
@@ -26,14 +25,7 @@ local function input_of(n)
   return path
 end
 
-local function rows(path)
-  local reader = csv.open(path, { columns = false })
-  if not reader then return {} end
-  local out = {}
-  for row in reader:rows() do out[#out + 1] = row end
-  reader:close()
-  return out
-end
+local rows = require("tests.helpers.runs").read_csv
 
 local function run(endpoint, input, dir, extra)
   return sim.run(("%s run --timeout 1 scripts/verify_csv.lua %s --out %s %s"):format(

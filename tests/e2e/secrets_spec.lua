@@ -22,14 +22,7 @@ local SINKS = { ["consistent.csv"] = true, ["inconsistent.csv"] = true, ["invali
 
 local tmpdir = sim.tmpdir
 
--- Every regular file under dir, as paths.
-local function files_under(dir)
-  local list = {}
-  local p = io.popen("find " .. sim.quote(dir) .. " -type f")
-  for path in p:lines() do list[#list + 1] = path end
-  p:close()
-  return list
-end
+local files_under = require("tests.helpers.runs").files   -- every regular file under dir
 
 -- The input's mobiles (cleaned, and as typed when that is long enough to
 -- identify someone) and names (cleaned and as typed, two characters or
