@@ -14,6 +14,8 @@ QXTV_PACKAGES=(
   openssl time
   chromium imagemagick fonts-noto-cjk
   python3-prometheus-client
+  libhiredis-dev redis-server
+  libzip-dev libexpat1-dev libxlsxwriter-dev python3-openpyxl
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
