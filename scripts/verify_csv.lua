@@ -5,14 +5,23 @@
 --   qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N]
 --            [--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME]
 --            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S]
---            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]
---            [--resend-possibly-charged N]
+--            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL [--max-age AGES]]
+--            [--offline] [--resend-possibly-charged N]
+--            [--abort-if 'rate(METRIC) > X']... [--min-samples N] [--no-thresholds]
 --
 -- Every answer is journaled (DIR/journal.sqlite) before its row is written;
 -- after a crash, a halt or Ctrl-C, --resume rewrites the outputs from the
 -- journal and asks the provider only for what it has not answered yet.
--- --reuse-from takes answers younger than --max-age days from an earlier
--- run's journal instead of asking again (off by default: answers age).
+-- --reuse-from takes answers from an earlier run's journal instead of asking
+-- again, when they are younger than --max-age for their outcome (default
+-- consistent=30,inconsistent=7,no_record=1 days, as `qxtv serve`'s cache;
+-- off by default: answers age). --offline sends nothing at all: every
+-- answer comes from --reuse-from (any age unless --max-age), the rest goes
+-- to unverified with "no stored answer" (try new rules without paying).
+-- Thresholds stop a run that is wasting money (a wrong column, a damaged
+-- export): THRESHOLDS below, judged after --min-samples answers (200);
+-- --abort-if adds one, --no-thresholds drops the defaults. Crossed: the
+-- rest goes to unverified, exit 7, and --resume continues.
 -- A query sent whole that got no answer (a timeout after sending, a reset,
 -- an unreadable body) may have been charged: it is sent again at most
 -- --resend-possibly-charged times (default 1, 0 for never).
@@ -22,8 +31,15 @@
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
-              "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS] " ..
-              "[--resend-possibly-charged N]"
+              "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL [--max-age AGES]] " ..
+              "[--offline] [--resend-possibly-charged N] [--abort-if 'rate(METRIC) > X']... " ..
+              "[--min-samples N] [--no-thresholds]"
+
+-- What must hold, or the run stops before it pays for more (docs/flows.md,
+-- "Thresholds"): a third of the numbers unknown to the carrier, a fifth
+-- invalid, or 50 rows without any answer say the input or the endpoint is
+-- wrong, not the applicants.
+local THRESHOLDS = { no_record = "rate < 0.3", invalid = "rate < 0.2", transport = "count < 50" }
 
 local function usage(msg)
   io.stderr:write("verify_csv: ", msg, "\n", USAGE, "\n")
@@ -32,14 +48,14 @@ end
 
 -- Options, in the order a person reads them.
 local opts = { out = "out", concurrency = 32, encoding = "auto", resend_possibly_charged = 1 }
-local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", max_age = "number",
+local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", min_samples = "integer",
                   progress_every = "number", resend_possibly_charged = "integer" }
 local ZERO_OK = { resend_possibly_charged = true }
 local i, input = 1, nil
 while i <= #arg do
   local a = arg[i]
   local key = a:match("^%-%-([%w-]+)$")
-  if key == "quiet" or key == "resume" or key == "no-journal" then
+  if key == "quiet" or key == "resume" or key == "no-journal" or key == "offline" or key == "no-thresholds" then
     opts[key:gsub("-", "_")] = true
   elseif key then
     key = key:gsub("-", "_")
@@ -52,8 +68,12 @@ while i <= #arg do
                                                         NUMBERS[key], v))
       end
       v = n
+    elseif key == "abort_if" then
+      opts.abort_if = opts.abort_if or {}
+      table.insert(opts.abort_if, v)
+      v = opts.abort_if
     elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
-                or key == "report" or key == "journal" or key == "reuse_from") then
+                or key == "report" or key == "journal" or key == "reuse_from" or key == "max_age") then
       usage("unknown option --" .. key:gsub("_", "-"))
     end
     opts[key] = v
@@ -66,7 +86,24 @@ while i <= #arg do
   i = i + 1
 end
 if not input then usage("missing INPUT.csv") end
-if not qxt.config().has_apikey then
+-- Said before anything is read, opened or sent.
+local thresholds = not opts.no_thresholds and THRESHOLDS or nil
+do
+  local _, terr = qxt.flow.check_thresholds{ thresholds = thresholds, abort_if = opts.abort_if,
+                                             min_samples = opts.min_samples, sinks = qxt.route.OUTCOMES }
+  if terr then usage(terr) end
+end
+local max_age
+if opts.max_age then
+  local merr
+  max_age, merr = qxt.freshness.parse(opts.max_age)
+  if not max_age then usage("--max-age " .. merr) end
+  if not opts.reuse_from then usage("--max-age goes with --reuse-from") end
+end
+if opts.offline and not opts.reuse_from then
+  usage("--offline takes every answer from --reuse-from JOURNAL (an earlier run's journal)")
+end
+if not opts.offline and not qxt.config().has_apikey then
   usage("no apikey: set QXT_APIKEY or pass --apikey-file FILE to qxtv (nothing was sent)")
 end
 
@@ -115,10 +152,12 @@ else
     os.exit(qxt.exit.USAGE)
   end
 end
-if (opts.reuse_from == nil) ~= (opts.max_age == nil) then usage("--reuse-from and --max-age go together") end
 if opts.reuse_from then
   if not journal then usage("--reuse-from needs the journal (not --no-journal)") end
-  local ok, rerr = journal:reuse_from(opts.reuse_from, opts.max_age * 86400)
+  -- offline without --max-age: every stored answer, whatever its age (nothing is paid)
+  local ages = max_age
+  if ages == nil and opts.offline then ages = false end
+  local ok, rerr = journal:reuse_from(opts.reuse_from, ages)
   if not ok then
     io.stderr:write("verify_csv: --reuse-from: ", rerr, "\n")
     os.exit(qxt.exit.USAGE)
@@ -144,6 +183,8 @@ local summary = qxt.flow{
   quiet = opts.quiet,
   progress_interval = opts.progress_every,   -- seconds between lines when stderr is not a terminal
   journal = journal,
+  thresholds = thresholds, abort_if = opts.abort_if, min_samples = opts.min_samples,
+  offline = opts.offline,
 }
 if journal then journal:close() end
 
@@ -170,6 +211,11 @@ if journal and summary.exit_status == qxt.exit.INPUT then
   -- The journal knows the input by its bytes: it resumes only the same file.
   io.stderr:write("the journal keeps every answer: with the input as it was when the run started, "
                   .. "the same command with --resume finishes it; a new input needs a new --out\n")
+elseif journal and summary.exit_status == qxt.exit.THRESHOLD then
+  io.stderr:write("the journal keeps every answer: once the cause is fixed, the same command with --resume "
+                  .. "continues. The answers already journaled count again, so a threshold they still cross "
+                  .. "stops it again at once, sending nothing; if the data is right after all, resume with "
+                  .. "--no-thresholds or another --abort-if\n")
 elseif journal and summary.exit_status ~= qxt.exit.OK and summary.exit_status ~= qxt.exit.FAILED then
   io.stderr:write("the journal keeps every answer: run the same command with --resume to finish\n")
 end

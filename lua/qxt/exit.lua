@@ -3,7 +3,7 @@
 -- lists too; tests/e2e/exit_codes_spec.lua checks that the three agree.
 -- A flow says qxt.exit_status(qxt.exit.USAGE), never a bare number.
 --
---   qxt.exit.OK, FAILED, USAGE, HALTED, BUDGET, INTERRUPTED, INPUT, ABORTED
+--   qxt.exit.OK, FAILED, USAGE, HALTED, BUDGET, INTERRUPTED, INPUT, THRESHOLD, ABORTED
 --   qxt.exit.list   { {status =, name =, meaning =}, ... } in increasing status
 local core = require("qxt.core")
 

@@ -33,10 +33,23 @@
 -- So does an endpoint that stopped answering: `transport_halt` (default
 -- max(100, 2 x concurrency)) transport failures in a row.
 --
+-- Thresholds (docs/flows.md, qxt.thresholds): `thresholds = { no_record =
+-- "rate < 0.3" }` (what must hold) and `abort_if = { "rate(no_record) >
+-- 0.3" }` (when to stop), judged once `min_samples` (default 200) rows have
+-- an answer. One crossed stops all sending as a halt does (the rest goes to
+-- "unverified" with "threshold crossed: ..."), and the run exits 7
+-- (THRESHOLD), resumable. The summary lists each with its value.
+--
+-- Offline (`offline = true`, with a journal that reuses an earlier one):
+-- nothing is ever sent; a record no journal answers gets class
+-- "unverified", reason "no stored answer", counted in the summary
+-- (offline.no_stored_answer). Thresholds are shown, never enforced.
+--
 -- The run itself is an object with one method per phase, the journal
 -- plugged in as hooks: see qxt.run.
 local exit = require("qxt.exit")
 local run = require("qxt.run")
+local thresholds = require("qxt.thresholds")
 
 local _M = {}
 
@@ -45,11 +58,13 @@ _M.EXIT_HALTED = exit.HALTED            -- a fatal account code stopped the run
 _M.EXIT_BUDGET = exit.BUDGET            -- the query budget ran out before every record was sent
 _M.EXIT_INTERRUPTED = exit.INTERRUPTED  -- SIGINT/SIGTERM stopped a journaled run (resumable)
 _M.EXIT_INPUT = exit.INPUT              -- the input failed or changed while it was read (what was read is done)
+_M.EXIT_THRESHOLD = exit.THRESHOLD      -- a threshold was crossed: sending stopped (resumable)
 
 local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, budget = true,
                   retry = true, route = true, sinks = true, clean = true, verify = true,
                   progress = true, quiet = true, on_result = true, log = true, transport_halt = true,
-                  dedupe_memory = true, journal = true, progress_interval = true }
+                  dedupe_memory = true, journal = true, progress_interval = true,
+                  thresholds = true, abort_if = true, min_samples = true, offline = true }
 
 local function check_options(opts)
   if type(opts) ~= "table" then error("qxt.flow wants a table of options", 3) end
@@ -67,9 +82,33 @@ local function check_options(opts)
   end
 end
 
+--- check_thresholds{ thresholds =, abort_if =, min_samples =, sinks =, offline = }
+--- -> a qxt.thresholds judge | nil, message naming what is wrong (a flow's
+--- command line says it before anything is opened or sent: exit 2).
+--- sinks: a table of named sinks, or an array of their names.
+function _M.check_thresholds(opts)
+  local names = {}
+  for k, v in pairs(opts.sinks or {}) do names[#names + 1] = type(k) == "string" and k or v end
+  return thresholds.new{ thresholds = opts.thresholds, abort_if = opts.abort_if, min_samples = opts.min_samples,
+                         sinks = names, enforce = not opts.offline }
+end
+
 function _M.run(opts)
   check_options(opts)
-  return run.new(opts):go()
+  local judge
+  if opts.thresholds ~= nil or opts.abort_if ~= nil then
+    local err
+    judge, err = _M.check_thresholds(opts)
+    if not judge then
+      qxt.exit_status(exit.USAGE)
+      error("qxt.flow: " .. err, 2)
+    end
+  end
+  if opts.offline and not opts.journal then
+    qxt.exit_status(exit.USAGE)
+    error("qxt.flow: offline needs a journal that reuses an earlier run's (journal:reuse_from)", 2)
+  end
+  return run.new(opts, { judge = judge }):go()
 end
 
 return setmetatable(_M, { __call = function(_, opts) return _M.run(opts) end })

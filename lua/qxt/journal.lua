@@ -15,6 +15,7 @@
 -- PATH.lock (qxt.file.lock), which the kernel drops when the process ends.
 -- See docs/durability.md.
 local codes = require("qxt.codes")
+local freshness = require("qxt.freshness")
 local sqlite = require("qxt.sqlite.core")
 local crypto = require("qxt.crypto")
 local committer = require("qxt.journal.committer")
@@ -328,21 +329,42 @@ function Journal:lookup(record)
   end
   for _, old in ipairs(self.reuse or {}) do
     local pair = old.hash(record.mobile .. "\0" .. record.name)
-    local row = old.by_pair:first(pair, os.time() - old.max_age)
+    -- The newest answer for the pair, if it is young enough for its outcome:
+    -- an older answer that a newer one replaced is not the truth any more.
+    local now = os.time()
+    local row = old.by_pair:first(pair, old.ages and now - old.oldest or math.mininteger)
     if row then
       local r = result_of(row, record)
-      r.reused, r.journaled = true, nil
-      return r, false
+      local outcome = old.ages and freshness.outcome(r)
+      if not old.ages or (outcome and now - row.at < old.ages[outcome]) then
+        r.reused, r.journaled, r.at = true, nil, row.at
+        return r, false
+      end
     end
   end
   return nil
 end
 
---- Also answer from an earlier journal (its key beside it): answers given
---- less than max_age seconds ago, for the same normalised pair, whatever
---- the input. Off unless asked: the provider promises fresh answers.
+--- Also answer from an earlier journal (its key beside it), for the same
+--- normalised pair, whatever the input: the pair's newest answer, when it is
+--- younger than its outcome's age (qxt.freshness: max_age is seconds for
+--- every outcome, or a table { consistent =, inconsistent =, no_record = },
+--- nil for the defaults there); only those three outcomes are ever reused.
+--- max_age = false takes every answer kept, at any age: for an offline
+--- replay, which pays for nothing. Off unless asked: the provider promises
+--- fresh answers. A reused answer keeps its own time when it is committed
+--- here, so reusing it again does not make it younger.
 --- Returns true or nil, message.
 function Journal:reuse_from(path, max_age)
+  local ages
+  if max_age ~= false then
+    ages = {}
+    for k, v in pairs(freshness.DEFAULT) do
+      ages[k] = type(max_age) == "number" and max_age or type(max_age) == "table" and max_age[k] or v
+    end
+  end
+  local oldest = 0
+  for _, v in pairs(ages or {}) do oldest = math.max(oldest, v) end
   local key = read_key(path .. ".key")
   if not key or #key ~= 32 then return nil, ("journal %s: no key file %s.key"):format(path, path) end
   local ok, db = pcall(open_db, path)
@@ -361,7 +383,8 @@ function Journal:reuse_from(path, max_age)
     return nil, tostring(res)
   end
   self.reuse = self.reuse or {}
-  table.insert(self.reuse, { db = db, hash = crypto.pair_hasher(key), by_pair = res, max_age = max_age })
+  table.insert(self.reuse, { db = db, hash = crypto.pair_hasher(key), by_pair = res, ages = ages,
+                             oldest = math.ceil(oldest) })
   return true
 end
 
@@ -484,7 +507,7 @@ function Journal:commit(record, result, sink, rule, release)
   local st = self.st
   local op = { st.put, record.seq, self:pair(record.mobile, record.name), result.code,
                result.class, result.reason, result.status, result.area, result.isp,
-               result.attempts, rule, sink, os.time(), n = 13 }
+               result.attempts, rule, sink, result.reused and result.at or os.time(), n = 13 }
   local batch = batch_of(self)
   add(batch, op, release)
   add(batch, { st.unmark, record.seq, n = 2 })

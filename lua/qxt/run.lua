@@ -203,8 +203,9 @@ end
 local Run = {}
 Run.__index = Run
 
---- open: the run's state, from qxt.flow's (checked) options.
-function _M.new(opts)
+--- open: the run's state, from qxt.flow's (checked) options; checked.judge
+--- is the run's qxt.thresholds (nil: none).
+function _M.new(opts, checked)
   local log = opts.log or function(msg) io.stderr:write("qxtv: ", msg, "\n") end
   local concurrency = opts.concurrency or 32
   local self = setmetatable({
@@ -230,6 +231,8 @@ function _M.new(opts)
     -- input_error (why the source stopped before its end): nil until they happen
     hooks = opts.journal and journal_hooks(opts.journal, log) or _M.no_journal,
     waiting = {},                      -- rows waiting for the answer of their pair
+    judge = checked and checked.judge, -- thresholds: threshold_hit once one is crossed
+    offline = opts.offline, no_stored = 0,   -- offline: rows with no stored answer
   }, Run)
   -- final answers for duplicates (bounded memory, and on disk only under the
   -- journal's key: see qxt.dedupe)
@@ -261,6 +264,10 @@ function Run:finish(record, result, duplicate, sink, name, rule)
     error(("sink '%s' cannot write: %s"):format(name, tostring(err)), 0)
   end
   self.stats:record(name, rule, result, duplicate)
+  local judge = self.judge
+  if judge and judge.enforce and not judge.crossed and judge:observe(self.stats) then
+    self:cross(judge.crossed)
+  end
   if self.opts.on_result then self.opts.on_result(record, view, name) end
   self.show:update(self.stats, self.inflight)
 end
@@ -272,9 +279,24 @@ function Run:halt(why)
   self.log(("halted: %s; nothing more is sent. Unanswered records go to 'unverified'."):format(why))
 end
 
+--- A threshold was crossed: stops all sending, as a halt does, but with its
+--- own reason and exit status (qxt.thresholds).
+function Run:cross(t)
+  if self.threshold_hit then return end
+  local thresholds = require("qxt.thresholds")
+  self.threshold_hit = thresholds.explain(t)
+  self.log(("threshold crossed: %s; nothing more is sent. Unanswered records go to 'unverified'.")
+    :format(self.threshold_hit))
+end
+
 --- verify: asks the provider, retrying by policy; returns the final result.
 function Run:verify(record)
   local hooks, policy, stats = self.hooks, self.policy, self.stats
+  if self.offline then
+    -- Offline, nothing is ever sent: what the journals did not answer stays unanswered.
+    self.no_stored = self.no_stored + 1
+    return { class = "unverified", reason = "no stored answer", attempts = 0 }
+  end
   local attempt = 0
   local charged = hooks:charged_before(record.seq)    -- attempts possibly charged so far
   if charged > 0 then
@@ -286,6 +308,7 @@ function Run:verify(record)
   end
   while true do
     if self.halted then return unsent("halted: " .. self.halted) end
+    if self.threshold_hit then return unsent("threshold crossed: " .. self.threshold_hit) end
     local interrupted = hooks:stopped()
     if interrupted then return unsent("interrupted (" .. interrupted .. ") before it was sent") end
     if self.budget and self.sent >= self.budget then
@@ -295,6 +318,7 @@ function Run:verify(record)
     if self.limiter then
       self.limiter:take()
       if self.halted then return unsent("halted: " .. self.halted) end
+      if self.threshold_hit then return unsent("threshold crossed: " .. self.threshold_hit) end
     end
     attempt = attempt + 1
     self.sent = self.sent + 1         -- counted when sent: the budget binds in-flight queries too
@@ -468,6 +492,12 @@ function Run:close(done)
     log(self.input_error)
   end
   local extra = { halted = self.halted, budget_exhausted = self.budget_hit or nil, input_error = self.input_error }
+  if self.judge then
+    extra.thresholds = self.judge:report(stats)
+    extra.threshold_crossed = self.threshold_hit
+    extra.min_samples = self.judge.min_samples
+  end
+  if self.offline then extra.offline = { no_stored_answer = self.no_stored } end
   if failed > 0 then
     extra.failed = ("%d worker(s) or output(s) stopped on an error (see above)"):format(failed)
   end
@@ -480,6 +510,7 @@ function Run:close(done)
   if failed > 0 then status = exit.FAILED
   elseif self.input_error then status = exit.INPUT
   elseif self.halted then status = exit.HALTED
+  elseif self.threshold_hit then status = exit.THRESHOLD
   elseif extra.interrupted then status = exit.INTERRUPTED
   elseif self.budget_hit then status = exit.BUDGET end
   result.exit_status = status

@@ -16,6 +16,8 @@ static const struct qxt_exit exit_table[] = {
       "a journaled flow stopped on SIGINT/SIGTERM after its answers in flight; resumable" },
     { QXT_EXIT_INPUT, "INPUT",
       "the input failed or changed while read; what was read is written and journaled" },
+    { QXT_EXIT_THRESHOLD, "THRESHOLD",
+      "a flow's threshold was crossed (--abort-if, thresholds): sending stopped; resumable" },
     { QXT_EXIT_ABORTED, "ABORTED",
       "a second SIGINT/SIGTERM, or the grace period ran out: stopped at once; resumable" },
 };

@@ -17,6 +17,7 @@ enum {
     QXT_EXIT_BUDGET      = 4,
     QXT_EXIT_INTERRUPTED = 5,
     QXT_EXIT_INPUT       = 6,
+    QXT_EXIT_THRESHOLD   = 7,
     QXT_EXIT_ABORTED     = 130
 };
 

@@ -180,7 +180,7 @@ function _M.new(opts)
   local q = lazy_namespace("qxt", {
     flow = function()
       -- the exit codes (integers, nothing to reach through) and run
-      local members = { run = flow }
+      local members = { run = flow, check_thresholds = real.flow.check_thresholds }
       for k, v in pairs(real.flow) do
         if type(k) == "string" and k:match("^EXIT_") and math.type(v) == "integer" then members[k] = v end
       end
@@ -195,6 +195,7 @@ function _M.new(opts)
       return r
     end,
     codes = function() return copy(real.codes) end,
+    freshness = function() return copy(real.freshness) end,
     exit = function()
       local names = copy(real.exit)
       return namespace("qxt.exit", names)

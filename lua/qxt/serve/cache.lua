@@ -12,42 +12,29 @@
 -- mobile, no name, no raw body. get rebuilds consistent/province/city from
 -- status and area with the decoder's own rule (qxt.codes.verdict).
 --
--- Time to live by outcome (seconds; 0 or false: not cached):
---   consistent   code 0, status 一致      30 days
---   inconsistent code 0, status 不一致    7 days
---   no_record    code -4                 1 day
--- Never cached, whatever the configuration: any other code (among them -1,
--- -5, -8, -9), a transport failure, an answer about someone else
--- (mismatch), anything possibly charged: asking again is either useless
--- (the account is halted) or the only way to learn the answer.
+-- Time to live by outcome (seconds; 0 or false: not cached): the table of
+-- qxt.freshness, shared with a run's --reuse-from --max-age (consistent 30
+-- days, inconsistent 7, no_record 1). Never cached, whatever the
+-- configuration: any other code (among them -1, -5, -8, -9), a transport
+-- failure, an answer about someone else (mismatch), anything possibly
+-- charged: asking again is either useless (the account is halted) or the
+-- only way to learn the answer (freshness.outcome decides, for both).
 local codes = require("qxt.codes")
+local freshness = require("qxt.freshness")
 local lru = require("qxt.serve.lru")
 local flights = require("qxt.serve.flights")
 
 local _M = {}
 
-local DAY = 86400
-_M.DEFAULT_TTL = { consistent = 30 * DAY, inconsistent = 7 * DAY, no_record = DAY }
+_M.DEFAULT_TTL = freshness.DEFAULT
 _M.DEFAULT_MAX = 100000
 
 local Cache = {}
 Cache.__index = Cache
 
 --- outcome(answer) -> "consistent" | "inconsistent" | "no_record" | nil
---- (nil: never cached).
-function _M.outcome(answer)
-  if type(answer) ~= "table" or answer.possibly_charged or math.type(answer.code) ~= "integer" then
-    return nil
-  end
-  if answer.code == 0 and answer.class == "ok" then
-    local consistent = codes.verdict(answer.status, answer.area)
-    if consistent == true then return "consistent" end
-    if consistent == false then return "inconsistent" end
-    return nil
-  end
-  if answer.code == -4 and answer.class == "no_record" then return "no_record" end
-  return nil
-end
+--- (nil: never cached): qxt.freshness.outcome.
+_M.outcome = freshness.outcome
 
 --- compact(answer) -> what a store may keep of an answer: no personal data.
 function _M.compact(answer)
