@@ -38,5 +38,12 @@ for _, decision in ipairs{ "approve", "review", "reject" } do
   sinks[decision] = qxt.sink.csv(out .. "/" .. decision .. ".csv", { columns = source:columns(), bom = true })
 end
 
-local summary = qxt.flow{ source = source, sinks = sinks, route = rules, concurrency = 32 }
+-- Stop before paying for a broken export (a wrong column, numbers mangled by
+-- Excel): after 200 rows, a third unknown to the carrier or a fifth refused
+-- as not a number means the file is wrong, not the applicants (exit 7).
+local thresholds = { no_record = "rate < 0.3", rejected = "rate < 0.2", input = "rate < 0.2",
+                     transport = "count < 50" }
+
+local summary = qxt.flow{ source = source, sinks = sinks, route = rules, concurrency = 32,
+                          thresholds = thresholds }
 io.stderr:write(summary.text(), "\n")

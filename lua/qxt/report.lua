@@ -119,7 +119,33 @@ h1{font-size:20px}.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
 .kpi b{display:block;font-size:20px}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(660px,1fr))}
 figure{margin:8px}figcaption{font-weight:600;margin-bottom:4px}.label,.value,.legend{font-size:12px}
 .axis{stroke:#999}.halted{color:#c62828;font-weight:600}
+table.thresholds{border-collapse:collapse;margin:8px 0}.thresholds td,.thresholds th{border:1px solid #ddd;padding:4px 10px}
+.thresholds .crossed{background:#c62828;color:#fff;font-weight:600}.thresholds .holds{color:#2e7d32}
 ]]
+
+-- Each threshold of the run (qxt.thresholds), its value at the end and whether it stopped the run.
+local function threshold_table(s)
+  if type(s.thresholds) ~= "table" or #s.thresholds == 0 then return "" end
+  local out = { '<h2>Thresholds</h2><table class="thresholds"><tr><th>condition</th><th>value</th>'
+                .. "<th>state</th></tr>" }
+  for _, t in ipairs(s.thresholds) do
+    local value = t.kind == "rate" and format("%.3f", tonumber(t.value) or 0) or tostring(t.value)
+    local state, class = "holds", "holds"
+    if t.crossed then
+      state, class = format("CROSSED at %s after %s answers: the run stopped",
+        t.kind == "rate" and format("%.3f", tonumber(t.value_when_crossed) or 0) or tostring(t.value_when_crossed),
+        tostring(t.answers_when_crossed)), "crossed"
+    elseif not t.judged then
+      state, class = format("not judged (fewer than %s answers)", tostring(s.min_samples)), "none"
+    elseif t.crosses_now then
+      state, class = "crosses (not enforced)", "crossed"
+    end
+    out[#out + 1] = format('<tr><td>%s</td><td>%s</td><td class="%s">%s</td></tr>', esc(t.condition), esc(value),
+                           class, esc(state))
+  end
+  out[#out + 1] = "</table>"
+  return concat(out, "\n")
+end
 
 --- The page for a summary table (as written to summary.json).
 function _M.html(s)
@@ -175,7 +201,11 @@ function _M.html(s)
     "<title>qxtv run report</title>", "<style>", CSS, "</style></head><body>",
     format("<h1>qxtv run report</h1><p>started %s</p>", esc(s.started_at or "?")),
     s.halted and format('<p class="halted">HALTED: %s</p>', esc(s.halted)) or "",
+    s.threshold_crossed and format('<p class="halted">THRESHOLD crossed: %s</p>', esc(s.threshold_crossed)) or "",
+    type(s.offline) == "table" and format("<p>Offline replay: nothing was sent; %s records had no stored answer.</p>",
+      esc(s.offline.no_stored_answer)) or "",
     '<div class="kpis">', concat(kpi, "\n"), "</div>",
+    threshold_table(s),
     '<div class="charts">', concat(charts, "\n"), "</div>",
     "</body></html>", "",
   }, "\n")

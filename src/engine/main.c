@@ -29,6 +29,7 @@ static const char usage_text[] =
     "       qxtv -e CODE [ARGS...]                     run a line of Lua\n"
     "       qxtv new NAME                              write NAME.lua, a starter flow\n"
     "       qxtv report SUMMARY.json [REPORT.html]     the HTML report of a finished run\n"
+    "       qxtv diff OUT_A OUT_B [--key COL] [--html FILE]  where two runs' rows went\n"
     "       qxtv sim [OPTIONS]                         the local provider simulator\n"
     "       qxtv --help | --version | COMMAND --help\n";
 
@@ -93,13 +94,20 @@ static const struct { const char *command, *text; } command_help[] = {
       "Writes one self-contained HTML page with charts (outcomes, codes, carriers,\n"
       "provinces, latency, throughput and error rate over time, retries) from the\n"
       "summary.json of a finished run. Default output: report.html beside it.\n" },
+    { "diff",
+      "qxtv diff OUT_A OUT_B [--key COLUMN] [--html FILE]\n\n"
+      "Compares two runs' output directories (one CSV per destination) row by row, by the\n"
+      "input row number (or the input column COLUMN), and prints how many rows moved from\n"
+      "which destination in A to which in B, with masked examples; --html FILE writes the\n"
+      "same as one self-contained page. Exits 0 whatever the differences.\n"
+      "Example: qxtv diff out-june/ out-replay/ --html diff.html\n" },
 };
 
 static int print_command_help(const char *command)
 {
     for (size_t i = 0; i < sizeof command_help / sizeof command_help[0]; i++)
         if (strcmp(command, command_help[i].command) == 0) {
-            printf("%s%s", command_help[i].text, strcmp(command, "new") && strcmp(command, "report") ? options_text : "\n");
+            printf("%s%s", command_help[i].text, strcmp(command, "new") && strcmp(command, "report") && strcmp(command, "diff") ? options_text : "\n");
             qxt_exit_print(stdout);
             return QXT_EXIT_OK;
         }
@@ -232,7 +240,7 @@ static void check_apikey(const char *key, const char *source)
 
 static int is_command(const char *c)
 {
-    static const char *const commands[] = { "run", "check", "-e", "repl", "new", "report", "serve" };
+    static const char *const commands[] = { "run", "check", "-e", "repl", "new", "report", "serve", "diff" };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(c, commands[i]) == 0)
             return QXT_EXIT_FAILED;
@@ -446,6 +454,9 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "report") == 0) {
         if (argc - optind < 1 || argc - optind > 2)
             usage_error("%s", "report wants SUMMARY.json and, optionally, REPORT.html");
+    } else if (strcmp(command, "diff") == 0) {
+        if (argc - optind < 2)
+            usage_error("%s", "diff wants OUT_A and OUT_B, two output directories");
     } else if (strcmp(command, "serve") == 0) {
         if (optind >= argc)
             usage_error("%s", "serve wants a FLOW.lua");
@@ -476,7 +487,7 @@ int main(int argc, char **argv)
         status = engine_run_module(e, "qxt.cli.check", 3, args);
     } else {
         char module[32];
-        snprintf(module, sizeof module, "qxt.cli.%s", command);  /* new, report, serve */
+        snprintf(module, sizeof module, "qxt.cli.%s", command);  /* new, report, serve, diff */
         status = engine_run_module(e, module, argc - optind, argv + optind);
     }
     engine_free(e);

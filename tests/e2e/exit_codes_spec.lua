@@ -43,12 +43,14 @@ describe("exit statuses", function()
   local want = from_table()
 
   it("include every status qxtv can end with, each named", function()
-    for _, name in ipairs{ "OK", "FAILED", "USAGE", "HALTED", "BUDGET", "INTERRUPTED", "INPUT", "ABORTED" } do
+    for _, name in ipairs{ "OK", "FAILED", "USAGE", "HALTED", "BUDGET", "INTERRUPTED", "INPUT", "THRESHOLD", "ABORTED" } do
       assert.is_not_nil(want[qxt.exit[name]], name)
       assert.are.equal(name, want[qxt.exit[name]].name)
     end
     assert.are.equal(130, qxt.exit.ABORTED)           -- a second signal: what shells expect
     assert.are.equal(qxt.exit.INPUT, qxt.flow.EXIT_INPUT)
+    assert.are.equal(7, qxt.exit.THRESHOLD)
+    assert.are.equal(qxt.exit.THRESHOLD, qxt.flow.EXIT_THRESHOLD)
     assert.has_error(function() return qxt.exit.HALT end, "qxt.exit: no exit status named 'HALT'")
   end)
 
@@ -56,7 +58,7 @@ describe("exit statuses", function()
     local out, err, status = sim.run(sim.qxtv() .. " --help")
     assert.are.equal(0, status, err)
     assert.are.same(want, from_help(out))
-    for _, command in ipairs{ "run", "check", "repl", "-e", "new", "report", "serve" } do
+    for _, command in ipairs{ "run", "check", "repl", "-e", "new", "report", "serve", "diff" } do
       out = sim.run(sim.qxtv() .. " " .. command .. " --help")
       assert.are.same(want, from_help(out), command .. " --help")
     end
