@@ -233,6 +233,8 @@ function _M.html(d)
                   :format(esc(d.a), d.rows_a, esc(d.b), d.rows_b, esc(d.key)),
                 ('<p class="summary" id="moved">%d rows in the same destination, <b>%d moved</b>.</p>')
                   :format(d.same, d.moved) }
+  out[#out + 1] = "<p>Each line is where rows were in A, each column where they are in B; a red cell "
+                 .. "counts rows that moved.</p>"
   out[#out + 1] = '<table class="matrix"><tr><th>A \\ B</th>'
   for _, to in ipairs(d.to) do out[#out + 1] = "<th>" .. esc(to) .. "</th>" end
   out[#out + 1] = "</tr>"
