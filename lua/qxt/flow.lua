@@ -99,13 +99,11 @@ function _M.run(opts)
   if opts.thresholds ~= nil or opts.abort_if ~= nil then
     local err
     judge, err = _M.check_thresholds(opts)
-    if not judge then
-      qxt.exit_status(exit.USAGE)
-      error("qxt.flow: " .. err, 2)
-    end
+    -- A mistake in the flow raises, as every bad option does; a flow's
+    -- command line checks first with check_thresholds and exits 2.
+    if not judge then error("qxt.flow: " .. err, 2) end
   end
   if opts.offline and not opts.journal then
-    qxt.exit_status(exit.USAGE)
     error("qxt.flow: offline needs a journal that reuses an earlier run's (journal:reuse_from)", 2)
   end
   return run.new(opts, { judge = judge }):go()

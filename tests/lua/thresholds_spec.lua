@@ -141,7 +141,7 @@ describe("qxt.flow with thresholds", function()
     qxt.exit_status(0)
   end)
 
-  it("raises a usage error for a bad one before anything is sent", function()
+  it("raises an error naming a bad one before anything is sent", function()
     s:reset()
     local ok, err = pcall(qxt.flow, { source = { { mobile = "13972565391", name = "张三" } },
                                       sinks = { consistent = memsink(), unverified = memsink() },
