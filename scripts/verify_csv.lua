@@ -6,7 +6,7 @@
 --            [--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME]
 --            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S]
 --            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL [--max-age AGES]]
---            [--offline] [--resend-possibly-charged N]
+--            [--offline] [--rules FILE] [--resend-possibly-charged N]
 --            [--abort-if 'rate(METRIC) > X']... [--min-samples N] [--no-thresholds]
 --
 -- Every answer is journaled (DIR/journal.sqlite) before its row is written;
@@ -18,6 +18,8 @@
 -- off by default: answers age). --offline sends nothing at all: every
 -- answer comes from --reuse-from (any age unless --max-age), the rest goes
 -- to unverified with "no stored answer" (try new rules without paying).
+-- --rules FILE routes with a rule file (qxt.rules.load, sandboxed; its
+-- routes among the four outcomes; the rest by the default outcome).
 -- Thresholds stop a run that is wasting money (a wrong column, a damaged
 -- export): THRESHOLDS below, judged after --min-samples answers (200);
 -- --abort-if adds one, --no-thresholds drops the defaults. Crossed: the
@@ -32,7 +34,7 @@ local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--c
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
               "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL [--max-age AGES]] " ..
-              "[--offline] [--resend-possibly-charged N] [--abort-if 'rate(METRIC) > X']... " ..
+              "[--offline] [--rules FILE] [--resend-possibly-charged N] [--abort-if 'rate(METRIC) > X']... " ..
               "[--min-samples N] [--no-thresholds]"
 
 -- What must hold, or the run stops before it pays for more (docs/flows.md,
@@ -73,7 +75,8 @@ while i <= #arg do
       table.insert(opts.abort_if, v)
       v = opts.abort_if
     elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
-                or key == "report" or key == "journal" or key == "reuse_from" or key == "max_age") then
+                or key == "report" or key == "journal" or key == "reuse_from" or key == "max_age"
+                or key == "rules") then
       usage("unknown option --" .. key:gsub("_", "-"))
     end
     opts[key] = v
@@ -99,6 +102,14 @@ if opts.max_age then
   max_age, merr = qxt.freshness.parse(opts.max_age)
   if not max_age then usage("--max-age " .. merr) end
   if not opts.reuse_from then usage("--max-age goes with --reuse-from") end
+end
+-- Rules route; they do not change what is asked, so they are not part of
+-- the journal's flow: a resume or a replay may try other rules.
+local route
+if opts.rules then
+  local ok, rules = pcall(qxt.rules.load, opts.rules)
+  if not ok then usage("--rules " .. tostring(rules)) end
+  route = rules
 end
 if opts.offline and not opts.reuse_from then
   usage("--offline takes every answer from --reuse-from JOURNAL (an earlier run's journal)")
@@ -180,6 +191,7 @@ local summary = qxt.flow{
                             max_delay = 10, jitter = 0.1,
                             resend_possibly_charged = opts.resend_possibly_charged },
   sinks = sinks,
+  route = route,
   quiet = opts.quiet,
   progress_interval = opts.progress_every,   -- seconds between lines when stderr is not a terminal
   journal = journal,

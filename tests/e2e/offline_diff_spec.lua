@@ -183,6 +183,27 @@ describe("scripts/verify_csv.lua --offline", function()
     assert.matches("(not in this run) -> unverified: 10 row(s)", out, 1, true)
   end)
 
+  it("replays through --rules: diff shows exactly the rows the rule moves", function()
+    sim.write_file(dir .. "/rules.lua", [[
+return {
+  { name = "virtual operator", route = "unverified",
+    when = function(_, r) return r.consistent and r.isp == "虚拟运营商" end },
+}
+]])
+    s:reset()
+    local _, err, status = verify_csv(dir .. "/in.csv", dir .. "/r", "--offline --reuse-from " .. dir
+                                      .. "/a/journal.sqlite --rules " .. dir .. "/rules.lua")
+    assert.are.equal(0, status, err)
+    assert.are.equal(0, s:stats().requests)
+    local out = sim.run(("%s diff %s/a %s/r"):format(sim.qxtv(), dir, dir))
+    assert.matches(("%d rows in the same destination, 8 moved"):format(ROWS - 8), out, 1, true)
+    assert.matches("consistent -> unverified: 8 row(s)", out, 1, true)
+    assert.matches("row 3 170****5678 周*: rule 'match' -> 'virtual operator'", out, 1, true)
+    _, err, status = verify_csv(dir .. "/in.csv", dir .. "/r2", "--rules " .. dir .. "/nowhere.lua")
+    assert.are.equal(2, status)
+    assert.matches("--rules", err, 1, true)
+  end)
+
   it("needs --reuse-from (exit 2, nothing sent)", function()
     s:reset()
     local _, err, status = verify_csv(dir .. "/in.csv", dir .. "/c", "--offline")
