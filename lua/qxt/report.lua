@@ -9,7 +9,9 @@ local _M = {}
 
 local concat, format = table.concat, string.format
 
+-- A count read back from summary.json is a float (1000.0): shown as 1000.
 local function esc(s)
+  if math.type(s) == "float" and math.tointeger(s) then s = math.tointeger(s) end
   return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
                                            ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
@@ -129,14 +131,14 @@ local function threshold_table(s)
   local out = { '<h2>Thresholds</h2><table class="thresholds"><tr><th>condition</th><th>value</th>'
                 .. "<th>state</th></tr>" }
   for _, t in ipairs(s.thresholds) do
-    local value = t.kind == "rate" and format("%.3f", tonumber(t.value) or 0) or tostring(t.value)
+    local value = t.kind == "rate" and format("%.3f", tonumber(t.value) or 0) or t.value
     local state, class = "holds", "holds"
     if t.crossed then
       state, class = format("CROSSED at %s after %s answers: the run stopped",
-        t.kind == "rate" and format("%.3f", tonumber(t.value_when_crossed) or 0) or tostring(t.value_when_crossed),
-        tostring(t.answers_when_crossed)), "crossed"
+        t.kind == "rate" and format("%.3f", tonumber(t.value_when_crossed) or 0) or esc(t.value_when_crossed),
+        esc(t.answers_when_crossed)), "crossed"
     elseif not t.judged then
-      state, class = format("not judged (fewer than %s answers)", tostring(s.min_samples)), "none"
+      state, class = format("not judged (fewer than %s answers)", esc(s.min_samples)), "none"
     elseif t.crosses_now then
       state, class = "crosses (not enforced)", "crossed"
     end

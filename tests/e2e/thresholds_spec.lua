@@ -73,6 +73,13 @@ describe("a run with a wrong mobile column", function()
     assert.matches("THRESHOLD crossed: rate(no_record)", html, 1, true)
     assert.matches('<td class="crossed">CROSSED at 1.000 after 200 answers', html, 1, true)
     assert.is_not_nil(sim.read_file(dir .. "/out/journal.sqlite"))
+    -- made again from summary.json, whose numbers read back as floats: still whole numbers
+    local _, rerr, rstatus = sim.run(sim.qxtv() .. " report " .. dir .. "/out/summary.json " .. dir .. "/again.html")
+    assert.are.equal(0, rstatus, rerr)
+    local again = sim.read_file(dir .. "/again.html")
+    assert.matches("records<b>1000</b>", again, 1, true)
+    assert.matches("CROSSED at 1.000 after 200 answers", again, 1, true)
+    assert.is_nil(again:find("1000.0", 1, true))
   end)
 
   it("resumed as it is, stops again at once on the journal's answers, sending nothing", function()
