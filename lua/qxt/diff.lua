@@ -143,7 +143,9 @@ function _M.moved(d)
   local list = {}
   for from, row in pairs(d.moves) do
     for to, n in pairs(row) do
-      if from ~= to then list[#list + 1] = { from = from, to = to, rows = n, examples = d.examples[from .. "\0" .. to] } end
+      if from ~= to then
+        list[#list + 1] = { from = from, to = to, rows = n, examples = d.examples[from .. "\0" .. to] }
+      end
     end
   end
   table.sort(list, function(x, y)

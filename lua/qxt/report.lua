@@ -121,7 +121,8 @@ h1{font-size:20px}.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
 .kpi b{display:block;font-size:20px}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(660px,1fr))}
 figure{margin:8px}figcaption{font-weight:600;margin-bottom:4px}.label,.value,.legend{font-size:12px}
 .axis{stroke:#999}.halted{color:#c62828;font-weight:600}
-table.thresholds{border-collapse:collapse;margin:8px 0}.thresholds td,.thresholds th{border:1px solid #ddd;padding:4px 10px}
+table.thresholds{border-collapse:collapse;margin:8px 0}
+.thresholds td,.thresholds th{border:1px solid #ddd;padding:4px 10px}
 .thresholds .crossed{background:#c62828;color:#fff;font-weight:600}.thresholds .holds{color:#2e7d32}
 ]]
 

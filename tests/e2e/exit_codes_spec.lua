@@ -43,7 +43,8 @@ describe("exit statuses", function()
   local want = from_table()
 
   it("include every status qxtv can end with, each named", function()
-    for _, name in ipairs{ "OK", "FAILED", "USAGE", "HALTED", "BUDGET", "INTERRUPTED", "INPUT", "THRESHOLD", "ABORTED" } do
+    for _, name in ipairs{ "OK", "FAILED", "USAGE", "HALTED", "BUDGET", "INTERRUPTED", "INPUT", "THRESHOLD",
+                           "ABORTED" } do
       assert.is_not_nil(want[qxt.exit[name]], name)
       assert.are.equal(name, want[qxt.exit[name]].name)
     end

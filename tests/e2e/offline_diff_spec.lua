@@ -103,8 +103,9 @@ describe("an offline replay with a changed rule, and qxtv diff", function()
   end)
 
   it("diff refuses what is not two output directories (exit 2)", function()
-    local _, err, status = sim.run(("%s diff %s/a"):format(sim.qxtv(), dir))
+    local _, _, status = sim.run(("%s diff %s/a"):format(sim.qxtv(), dir))
     assert.are.equal(2, status)
+    local err
     _, err, status = sim.run(("%s diff %s/a %s/nowhere"):format(sim.qxtv(), dir, dir))
     assert.are.equal(2, status)
     assert.matches("nowhere: not a directory of run outputs", err, 1, true)
