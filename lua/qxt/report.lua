@@ -121,19 +121,19 @@ h1{font-size:20px}.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
 .kpi b{display:block;font-size:20px}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(660px,1fr))}
 figure{margin:8px}figcaption{font-weight:600;margin-bottom:4px}.label,.value,.legend{font-size:12px}
 .axis{stroke:#999}.halted{color:#c62828;font-weight:600}
-table.thresholds{border-collapse:collapse;margin:8px 0}
-.thresholds td,.thresholds th{border:1px solid #ddd;padding:4px 10px}
-.thresholds .crossed{background:#c62828;color:#fff;font-weight:600}.thresholds .holds{color:#2e7d32}
+table.limits{border-collapse:collapse;margin:8px 0}
+.limits td,.limits th{border:1px solid #ddd;padding:4px 10px}
+.limits .crossed{background:#c62828;color:#fff;font-weight:600}.limits .fine{color:#2e7d32}
 ]]
 
 -- Each threshold of the run (qxt.thresholds), its value at the end and whether it stopped the run.
 local function threshold_table(s)
   if type(s.thresholds) ~= "table" or #s.thresholds == 0 then return "" end
-  local out = { '<h2>Thresholds</h2><table class="thresholds"><tr><th>condition</th><th>value</th>'
+  local out = { '<h2>Thresholds</h2><table class="limits"><tr><th>condition</th><th>value</th>'
                 .. "<th>state</th></tr>" }
   for _, t in ipairs(s.thresholds) do
     local value = t.kind == "rate" and format("%.3f", tonumber(t.value) or 0) or t.value
-    local state, class = "holds", "holds"
+    local state, class = "holds", "fine"
     if t.crossed then
       state, class = format("CROSSED at %s after %s answers: the run stopped",
         t.kind == "rate" and format("%.3f", tonumber(t.value_when_crossed) or 0) or esc(t.value_when_crossed),
