@@ -39,9 +39,12 @@ _M.MIN_SAMPLES = 200
 -- Metrics that are not outcomes or classes: where each is read in qxt.summary.
 local SPECIAL = { possibly_charged = "possibly_charged", charged = "charged", queries = "queries",
                   retries = "retries", duplicates = "duplicates", answers = true }
--- Classes of rows that never got an answer because the run stopped (or,
--- offline, had none stored): not samples, and not metrics.
-local NOT_SAMPLES = { unsent = true, unverified = true }
+-- Rows that never got an answer because the run stopped (class unsent) or,
+-- offline, had none stored (class unverified) are not samples, nor metrics.
+local function answers_of(stats)
+  local classes = stats.classes
+  return stats.records - (classes.unsent or 0) - (classes.unverified or 0)
+end
 
 local OPS = {
   ["<"] = function(a, b) return a < b end, ["<="] = function(a, b) return a <= b end,
@@ -105,7 +108,7 @@ local function parse(text, metric, abort)
   end
   local value, err = condition(kind, op, num, text)
   if not value then return nil, err end
-  return { metric = m, kind = kind, op = op, value = value, abort = abort or false, text = t }
+  return { metric = m, kind = kind, op = op, test = OPS[op], value = value, abort = abort or false, text = t }
 end
 
 --- new{ thresholds =, abort_if =, min_samples =, sinks = {names}, enforce = bool }
@@ -157,38 +160,31 @@ function _M.new(opts)
                       { __index = _M })
 end
 
---- The count behind a metric, and the number of answers, from a qxt.summary.
-local function count_of(t, stats)
-  local answers = stats.records
-  for class in pairs(NOT_SAMPLES) do answers = answers - (stats.classes[class] or 0) end
-  if t.source == "outcome" then return stats.outcomes[t.metric] or 0, answers end
-  if t.source == "class" then return stats.classes[t.metric] or 0, answers end
-  if t.metric == "answers" then return answers, answers end
-  return stats[SPECIAL[t.metric]] or 0, answers
-end
-
--- value of t now; true when it is crossed (the run should stop).
-local function judge_one(t, stats)
-  local count, answers = count_of(t, stats)
+-- The value of t now, out of `answers`; true when it is crossed (the run should stop).
+local function judge_one(t, stats, answers)
+  local count
+  if t.source == "outcome" then count = stats.outcomes[t.metric] or 0
+  elseif t.source == "class" then count = stats.classes[t.metric] or 0
+  elseif t.metric == "answers" then count = answers
+  else count = stats[SPECIAL[t.metric]] or 0 end
   local value = count
   if t.kind == "rate" then value = answers > 0 and count / answers or 0 end
-  local holds = OPS[t.op](value, t.value)
   -- a flow's condition says what must hold; abort_if says when to stop
-  local crossed
-  if t.abort then crossed = holds else crossed = not holds end
-  return value, crossed, answers
+  return value, t.test(value, t.value) == t.abort
 end
 
 --- After each row: judges every threshold once min_samples answers are in.
 --- Returns the first threshold crossed (also kept in judge.crossed), once.
 function _M:observe(stats)
-  if self.crossed or #self.list == 0 then return nil end
-  local _, _, answers = judge_one(self.list[1], stats)
+  if self.crossed then return nil end
+  local answers = answers_of(stats)
   if answers < self.min_samples then return nil end
-  for _, t in ipairs(self.list) do
-    local value, crossed, n = judge_one(t, stats)
+  local list = self.list
+  for i = 1, #list do
+    local t = list[i]
+    local value, crossed = judge_one(t, stats, answers)
     if crossed then
-      t.crossed_value, t.crossed_answers = value, n
+      t.crossed_value, t.crossed_answers = value, answers
       self.crossed = t
       return t
     end
@@ -211,8 +207,9 @@ end
 --- The summary's view: one entry per threshold, with its value at the end.
 function _M:report(stats)
   local out = {}
+  local answers = answers_of(stats)
   for _, t in ipairs(self.list) do
-    local value, crossed_now, answers = judge_one(t, stats)
+    local value, crossed_now = judge_one(t, stats, answers)
     out[#out + 1] = {
       metric = t.metric, kind = t.kind, condition = _M.describe(t), value = value,
       judged = answers >= self.min_samples, crossed = self.crossed == t or nil,
