@@ -212,8 +212,8 @@ function _M:report(stats)
     local value, crossed_now = judge_one(t, stats, answers)
     out[#out + 1] = {
       metric = t.metric, kind = t.kind, condition = _M.describe(t), value = value,
-      judged = answers >= self.min_samples, crossed = self.crossed == t or nil,
-      crosses_now = answers >= self.min_samples and crossed_now or nil,
+      judged = answers >= self.min_samples, crossed = self.crossed == t,
+      crosses_now = answers >= self.min_samples and crossed_now,
       value_when_crossed = t.crossed_value, answers_when_crossed = t.crossed_answers,
     }
   end
