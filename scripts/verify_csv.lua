@@ -6,7 +6,12 @@
 --            [--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME]
 --            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S]
 --            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]
---            [--resend-possibly-charged N]
+--            [--resend-possibly-charged N] [--sheet NAME] [--format csv|xlsx]
+--
+-- INPUT may be an Excel workbook (.xlsx, told by its content): its first
+-- sheet, or --sheet NAME, is read as a CSV would be (qxt.source.xlsx).
+-- --format xlsx writes one workbook, DIR/results.xlsx, with a sheet per
+-- outcome and a summary sheet, instead of the four CSVs (qxt.sink.xlsx).
 --
 -- Every answer is journaled (DIR/journal.sqlite) before its row is written;
 -- after a crash, a halt or Ctrl-C, --resume rewrites the outputs from the
@@ -23,7 +28,7 @@ local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--c
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
               "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS] " ..
-              "[--resend-possibly-charged N]"
+              "[--resend-possibly-charged N] [--sheet NAME] [--format csv|xlsx]"
 
 local function usage(msg)
   io.stderr:write("verify_csv: ", msg, "\n", USAGE, "\n")
@@ -53,7 +58,8 @@ while i <= #arg do
       end
       v = n
     elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
-                or key == "report" or key == "journal" or key == "reuse_from") then
+                or key == "report" or key == "journal" or key == "reuse_from" or key == "sheet"
+                or key == "format") then
       usage("unknown option --" .. key:gsub("_", "-"))
     end
     opts[key] = v
@@ -66,6 +72,9 @@ while i <= #arg do
   i = i + 1
 end
 if not input then usage("missing INPUT.csv") end
+if opts.format and opts.format ~= "csv" and opts.format ~= "xlsx" then
+  usage("--format wants csv or xlsx, not '" .. opts.format .. "'")
+end
 if not qxt.config().has_apikey then
   usage("no apikey: set QXT_APIKEY or pass --apikey-file FILE to qxtv (nothing was sent)")
 end
@@ -74,12 +83,13 @@ local columns
 if opts.mobile_column or opts.name_column then
   columns = { mobile = opts.mobile_column, name = opts.name_column }
 end
-local source, err = qxt.source.csv(input, { encoding = opts.encoding, columns = columns })
+local source, err = qxt.source.file(input, { encoding = opts.encoding, columns = columns, sheet = opts.sheet })
 if not source then
   io.stderr:write("verify_csv: ", err, "\n")
   os.exit(qxt.exit.USAGE)
 end
 if source:encoding_note() then io.stderr:write("verify_csv: ", source:encoding_note(), "\n") end
+if source.sheet and not opts.quiet then io.stderr:write("verify_csv: reading sheet '", source:sheet(), "'\n") end
 
 assert(qxt.mkdir(opts.out))
 local file = qxt.file
@@ -102,7 +112,7 @@ else
   local path = opts.journal or (opts.out .. "/journal.sqlite")
   local script = assert(io.open(arg[0], "rb"))
   local flow = table.concat({ "verify_csv", qxt.version, script:read("a"), tostring(opts.mobile_column),
-                              tostring(opts.name_column), opts.encoding }, "\0")
+                              tostring(opts.name_column), opts.encoding, opts.sheet or "" }, "\0")
   script:close()
   local jerr
   journal, jerr = qxt.journal.open(path, { input = input, flow = flow, resume = opts.resume or false })
@@ -125,8 +135,12 @@ if opts.reuse_from then
   end
 end
 local out_columns = source:columns()
-local sinks = {}
-for _, outcome in ipairs(qxt.route.OUTCOMES) do
+local sinks, book = {}, nil
+if opts.format == "xlsx" then
+  book = qxt.sink.xlsx(opts.out .. "/results.xlsx", { columns = out_columns })
+  sinks = book:sinks(qxt.route.OUTCOMES)
+end
+for _, outcome in ipairs(book and {} or qxt.route.OUTCOMES) do
   -- With a BOM, Excel on Chinese Windows opens the UTF-8 file as UTF-8.
   sinks[outcome] = assert(qxt.sink.csv(opts.out .. "/" .. outcome .. ".csv",
                                        { columns = out_columns, bom = true }))
@@ -150,6 +164,10 @@ if journal then journal:close() end
 -- A file not written in full (a full disk, even only when it is closed)
 -- is said, with its name, and the run exits 1.
 local unwritten = {}
+if book then
+  local ok, berr = book:close(summary)
+  if not ok then unwritten[#unwritten + 1] = berr end
+end
 local summary_path = opts.out .. "/summary.json"
 local f, ferr = file.open_private(summary_path)
 if not f then
@@ -164,8 +182,9 @@ if opts.report then
   if not ok then unwritten[#unwritten + 1] = rerr end
 end
 io.stderr:write(summary.text(), "\n")
-io.stderr:write(("outputs in %s/ (consistent, inconsistent, invalid, unverified .csv; summary.json)\n")
-  :format(opts.out))
+io.stderr:write(("outputs in %s/ (%s; summary.json)\n"):format(opts.out, book
+  and "results.xlsx: a sheet for each of consistent, inconsistent, invalid, unverified, and a summary"
+  or "consistent, inconsistent, invalid, unverified .csv"))
 if journal and summary.exit_status == qxt.exit.INPUT then
   -- The journal knows the input by its bytes: it resumes only the same file.
   io.stderr:write("the journal keeps every answer: with the input as it was when the run started, "
