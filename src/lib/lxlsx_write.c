@@ -90,18 +90,32 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Whether s starts like the file format's escape of a character, _xHHHH_,
+ * which Excel would decode: such text is written with its '_' escaped. */
+static int is_escape(const char *s, size_t n)
+{
+    if (n < 7 || s[0] != '_' || s[1] != 'x' || s[6] != '_')
+        return 0;
+    for (int i = 2; i < 6; i++)
+        if (!s[i] || !strchr("0123456789abcdefABCDEF", s[i]))
+            return 0;
+    return 1;
+}
+
 /* s cleaned into b->buf, NUL-terminated: UTF-8 throughout, a NUL byte as
- * U+FFFD too (a C string ends there), at most MAX_CHARS characters. */
+ * U+FFFD too (a C string ends there), at most MAX_CHARS characters, and
+ * a text that looks like an escape (_x0041_) kept as text. Control
+ * characters are escaped by libxlsxwriter itself (_x0001_). */
 static const char *clean_text(lua_State *L, struct wbook *b, const char *s, size_t n)
 {
     size_t chars = 0, out = 0;
 
-    if (b->cap < n * 3 + 1) {
-        char *q = realloc(b->buf, n * 3 + 1);
+    if (b->cap < n * 7 + 1) {     /* each byte: at most "_x005F_" */
+        char *q = realloc(b->buf, n * 7 + 1);
         if (!q)
             luaL_error(L, "xlsx: out of memory");
         b->buf = q;
-        b->cap = n * 3 + 1;
+        b->cap = n * 7 + 1;
     }
     for (size_t i = 0; i < n; chars++) {
         size_t len = s[i] ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
@@ -109,7 +123,11 @@ static const char *clean_text(lua_State *L, struct wbook *b, const char *s, size
             b->cut++;
             break;
         }
-        if (len) {
+        if (len == 1 && is_escape(s + i, n - i)) {
+            memcpy(b->buf + out, "_x005F_", 7);     /* the text "_x0041_", not "A" */
+            out += 7;
+            i++;
+        } else if (len) {
             memcpy(b->buf + out, s + i, len);
             out += len;
             i += len;
