@@ -96,12 +96,12 @@ static const char *parse_ref(const char *s, unsigned *row, unsigned *col)
 
 static int reserve(struct sheet *st, size_t more)
 {
-    if (st->len + more <= st->cap)
-        return 0;
     if (st->len + more > st->x->lim.max_row) {
         xml_fail(&st->base, "row %u holds more than %zu bytes: refused", st->row, st->x->lim.max_row);
         return -1;
     }
+    if (st->len + more <= st->cap)
+        return 0;
     size_t cap = st->cap ? st->cap : 4096;
     while (cap < st->len + more)
         cap *= 2;

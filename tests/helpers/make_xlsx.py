@@ -8,6 +8,7 @@ library (python3-openpyxl, Debian's), for tests/e2e/xlsx_spec.lua.
   DIR/lossy.xlsx                mobiles whose digits Excel lost (1.39E+10)
   DIR/bomb.xlsx                 a sheet of 300 MB that compresses to ~300 KB
   DIR/doctype.xlsx, DIR/badxml.xlsx, DIR/truncated.xlsx, DIR/notzip.xlsx
+  DIR/stored.xlsx               twin.xlsx with its parts stored, not deflated
 
 What twin.xlsx holds, as Excel leaves data: mobiles stored as numbers (the
 XML holds 13972565391, and for one row 1.3972565391E10 as other writers
@@ -212,6 +213,13 @@ def main():
             lambda x: x.replace("<v>13900000000</v>", "<v>1.39E+10</v>", 1)
                        .replace("<v>13972565391</v></c><c r=\"B4\"", "<v>13972565391.5</v></c><c r=\"B4\"", 1))
     make_damaged()
+    # The twin with its parts stored, not deflated: what the fuzz smoke test
+    # (tests/lua/xlsx_spec.lua) mutates reaches the XML.
+    with zipfile.ZipFile(os.path.join(DIR, "twin.xlsx")) as z:
+        parts = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    with zipfile.ZipFile(os.path.join(DIR, "stored.xlsx"), "w", zipfile.ZIP_STORED) as z:
+        for name, body in parts:
+            z.writestr(name, body)
 
 
 main()

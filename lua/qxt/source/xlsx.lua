@@ -107,6 +107,10 @@ local function cell_text(v, kind, date1904)
   return v                                                -- "TRUE", "FALSE", "#N/A"
 end
 
+--- xlsx.cell_text(v, kind, date1904) -> a cell's text as Excel shows it
+-- (kind as qxt.xlsx.core gives it: nil for text, "n", "d", "b", "e").
+_M.cell_text = cell_text
+
 local Source = {}
 Source.__index = Source
 
