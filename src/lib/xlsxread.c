@@ -399,15 +399,16 @@ static struct xlsx *open_zip(zip_t *z, const char *sheet, const struct xlsx_limi
     }
     x->zip = z;
     x->lim = DEFAULTS;
-    if (limits) {
-        if (limits->max_sheet) x->lim.max_sheet = limits->max_sheet;
-        if (limits->max_part) x->lim.max_part = limits->max_part;
-        if (limits->max_strings) x->lim.max_strings = limits->max_strings;
-        if (limits->max_cell) x->lim.max_cell = limits->max_cell;
-        if (limits->max_row) x->lim.max_row = limits->max_row;
-        if (limits->max_ratio) x->lim.max_ratio = limits->max_ratio;
-        if (limits->max_merges) x->lim.max_merges = limits->max_merges;
-    }
+    /* A caller may only lower a cap (a flow cannot make the reader hold more). */
+#define LOWER(f) if (limits && limits->f && limits->f < x->lim.f) x->lim.f = limits->f
+    LOWER(max_sheet);
+    LOWER(max_part);
+    LOWER(max_strings);
+    LOWER(max_cell);
+    LOWER(max_row);
+    LOWER(max_ratio);
+    LOWER(max_merges);
+#undef LOWER
     if (zip_get_num_entries(z, 0) > 100000) {
         snprintf(err, errlen, "the archive has more than 100000 entries: refused");
         goto fail;

@@ -28,7 +28,8 @@
 
 struct xlsx;
 
-/* Caps; 0 in a field means its default (xlsx_default_limits). Bytes. */
+/* Caps, in bytes; 0 in a field means its default, and a value over the
+ * default is the default (caps are only ever lowered, for tests). */
 struct xlsx_limits {
     uint64_t max_sheet;      /* the sheet's XML, streamed (default 4 GiB) */
     size_t max_part;         /* workbook, relationships, styles (default 16 MiB) */
