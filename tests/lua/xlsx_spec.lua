@@ -114,6 +114,21 @@ describe("qxt.source.xlsx", function()
     book:close()
   end)
 
+  it("reads the fuzzer's seeds (tests/fuzz/corpus/xlsx) to their end", function()
+    local p = io.popen("ls tests/fuzz/corpus/xlsx")
+    local n = 0
+    for file in p:lines() do
+      local f = assert(io.open("tests/fuzz/corpus/xlsx/" .. file, "rb"))
+      local book = assert(core.open_string(f:read("a")))
+      f:close()
+      repeat local line = book:next() until not line
+      book:close()
+      n = n + 1
+    end
+    p:close()
+    assert.is_true(n >= 3)
+  end)
+
   it("never crashes on damaged bytes: each of 400 mutations opens or fails with a message", function()
     local f = assert(io.open(data .. "/stored.xlsx", "rb"))
     local original = f:read("a")
