@@ -83,6 +83,19 @@ describe("qxt.source.xlsx", function()
     assert.are.equal(data .. "/twin.xlsx: there is no sheet 'x'; the sheets are: '申请人', '其他'", err)
   end)
 
+  it("stops reading when the workbook is replaced under it, keeping the rows read before", function()
+    local dir = sim.tmpdir()
+    assert(os.execute(("cp %s/twin.xlsx %s/in.xlsx"):format(sim.quote(data), sim.quote(dir))))
+    local src = assert(xlsx_source.open(dir .. "/in.xlsx"))
+    local next_record = src:records()
+    assert.are.equal(1, next_record().seq)
+    assert(os.execute(("cp %s/lossy.xlsx %s/new.xlsx && mv %s/new.xlsx %s/in.xlsx"):format(
+      sim.quote(data), sim.quote(dir), sim.quote(dir), sim.quote(dir))))
+    local ok, err = pcall(function() repeat local r = next_record() until r == nil end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("another file took its name while it was read", 1, true), err)
+  end)
+
   it("refuses an ambiguous header as a CSV does, naming both columns", function()
     local path = data .. "/ambiguous.xlsx"
     local book = xlsx_sink.open(path, { columns = { "手机号", "mobile", "name" }, result_columns = { "code" } })
