@@ -500,7 +500,7 @@ int xstyles_load(zip_t *z, const char *name, const struct xlsx_limits *lim, unsi
 struct sst {
     struct xstate base;
     struct xstrings *s;
-    size_t len, cap, max_cell, item_start;
+    size_t len, cap, max_cell, max_bytes, item_start;
     int in_t, rph;
 };
 
@@ -533,6 +533,11 @@ static void sst_end(void *ud, const XML_Char *el)
         st->rph--;
     } else if (strcmp(loc, "si") == 0) {
         struct xstrings *s = st->s;
+        /* Empty strings cost no text but an offset each: count both. */
+        if (st->len + (s->n + 2) * sizeof *s->off > st->max_bytes) {
+            xml_fail(&st->base, "takes more than %zu bytes of memory: refused", st->max_bytes);
+            return;
+        }
         if (grow(&s->off, s->n + 1, sizeof *s->off) < 0) {
             xml_fail(&st->base, "needs more memory than there is");
             return;
@@ -572,7 +577,7 @@ static void sst_text(void *ud, const XML_Char *text, int len)
 int xstrings_load(zip_t *z, const char *name, const struct xlsx_limits *lim, struct xstrings *s,
                   char *err, size_t errlen)
 {
-    struct sst st = { .s = s, .max_cell = lim->max_cell };
+    struct sst st = { .s = s, .max_cell = lim->max_cell, .max_bytes = lim->max_strings };
     XML_Parser p;
     int rc;
 

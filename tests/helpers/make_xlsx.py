@@ -9,6 +9,7 @@ library (python3-openpyxl, Debian's), for tests/e2e/xlsx_spec.lua.
   DIR/bomb.xlsx                 a sheet of 300 MB that compresses to ~300 KB
   DIR/doctype.xlsx, DIR/badxml.xlsx, DIR/truncated.xlsx, DIR/notzip.xlsx
   DIR/stored.xlsx               twin.xlsx with its parts stored, not deflated
+  DIR/many_strings.xlsx         twin.xlsx with 2000 more (empty) shared strings
 
 What twin.xlsx holds, as Excel leaves data: mobiles stored as numbers (the
 XML holds 13972565391, and for one row 1.3972565391E10 as other writers
@@ -213,6 +214,11 @@ def main():
             lambda x: x.replace("<v>13900000000</v>", "<v>1.39E+10</v>", 1)
                        .replace("<v>13972565391</v></c><c r=\"B4\"", "<v>13972565391.5</v></c><c r=\"B4\"", 1))
     make_damaged()
+    # Many empty shared strings: little text, many offsets in memory.
+    many = os.path.join(DIR, "many_strings.xlsx")
+    with open(os.path.join(DIR, "twin.xlsx"), "rb") as f, open(many, "wb") as g:
+        g.write(f.read())
+    rewrite(many, "xl/sharedStrings.xml", lambda x: x.replace("</sst>", "<si/>" * 2000 + "</sst>"))
     # The twin with its parts stored, not deflated: what the fuzz smoke test
     # (tests/lua/xlsx_spec.lua) mutates reaches the XML.
     with zipfile.ZipFile(os.path.join(DIR, "twin.xlsx")) as z:

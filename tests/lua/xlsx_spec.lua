@@ -96,6 +96,15 @@ describe("qxt.source.xlsx", function()
     assert.truthy(tostring(err):find("another file took its name while it was read", 1, true), err)
   end)
 
+  it("is refused on standard input, with the way out", function()
+    local f = assert(io.open(data .. "/twin.xlsx", "rb"))
+    local src, err = require("qxt.source.stdin").open{ file = f }
+    f:close()
+    assert.is_nil(src)
+    assert.are.equal("stdin: this is an Excel workbook (.xlsx), which is read from a file, not a pipe: "
+                     .. "give its path", err)
+  end)
+
   it("refuses an ambiguous header as a CSV does, naming both columns", function()
     local path = data .. "/ambiguous.xlsx"
     local book = xlsx_sink.open(path, { columns = { "手机号", "mobile", "name" }, result_columns = { "code" } })
@@ -121,6 +130,11 @@ describe("qxt.source.xlsx", function()
       assert.is_nil(book)
       assert.truthy(err:find(case[2], 1, true), err)
     end
+    -- empty shared strings cost no text, but memory all the same
+    local many, merr = core.open(data .. "/many_strings.xlsx", nil, { max_strings = 12000 })
+    assert.is_nil(many)
+    assert.truthy(merr:find("xl/sharedStrings.xml takes more than 12000 bytes of memory", 1, true), merr)
+    assert.truthy(core.open(data .. "/many_strings.xlsx")):close()
     local book, err = core.open(data .. "/merged.xlsx", nil, { max_merges = 1 })
     assert.truthy(book, err)
     assert.are.same({ { 1, 1, 1, 2, ref = "A1:B1" } }, book:merges())
