@@ -127,12 +127,14 @@ describe("Excel input and output (verify_csv.lua)", function()
     local dir, err, status = run_flow(s.endpoint, data .. "/lossy.xlsx")
     assert.are.equal(0, status, err)
     local invalid = runs.read_csv(dir .. "/invalid.csv")
-    assert.are.equal(2, #invalid)
+    assert.are.equal(3, #invalid)
     assert.are.equal("L2", invalid[1].id)
     assert.are.equal("1.39E+10", invalid[1].mobile)
     assert.truthy(invalid[1].reason:find("row 2 (sheet row 3)", 1, true), invalid[1].reason)
     assert.truthy(invalid[1].reason:find("cell A3", 1, true), invalid[1].reason)
     assert.truthy(invalid[2].reason:find("not a whole number", 1, true), invalid[2].reason)
+    assert.are.equal("row 4 (sheet row 5): the mobile in column 'mobile' (cell A5) holds the spreadsheet "
+                     .. "error #N/A", invalid[3].reason)
     assert.are.equal(1, s:stats().requests)                     -- L1 only
   end)
 

@@ -5,7 +5,8 @@ library (python3-openpyxl, Debian's), for tests/e2e/xlsx_spec.lua.
   DIR/twin.xlsx, DIR/twin.csv   the same applicants, as a workbook and as the
                                 CSV a person would save from it (UTF-8)
   DIR/merged.xlsx               a header with merged cells
-  DIR/lossy.xlsx                mobiles whose digits Excel lost (1.39E+10)
+  DIR/lossy.xlsx                mobiles whose digits Excel lost (1.39E+10), one not
+                                whole, one an error cell (#N/A)
   DIR/bomb.xlsx                 a sheet of 300 MB that compresses to ~300 KB
   DIR/doctype.xlsx, DIR/badxml.xlsx, DIR/truncated.xlsx, DIR/notzip.xlsx
   DIR/stored.xlsx               twin.xlsx with its parts stored, not deflated
@@ -209,7 +210,8 @@ def main():
     make_twin()
     simple("merged.xlsx", [["手机号", None, "姓名"], [13972565391, None, "张三"]], merge="A1:B1")
     lossy = simple("lossy.xlsx", [["mobile", "name", "id"], [13972565391, "张三", "L1"],
-                                  [13900000000, "张三", "L2"], [13972565391, "张三", "L3"]])
+                                  [13900000000, "张三", "L2"], [13972565391, "张三", "L3"],
+                                  ["#N/A", "张三", "L4"]])          # openpyxl stores an error cell
     rewrite(lossy, "xl/worksheets/sheet1.xml",
             lambda x: x.replace("<v>13900000000</v>", "<v>1.39E+10</v>", 1)
                        .replace("<v>13972565391</v></c><c r=\"B4\"", "<v>13972565391.5</v></c><c r=\"B4\"", 1))
