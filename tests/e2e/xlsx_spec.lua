@@ -168,6 +168,47 @@ describe("Excel input and output (verify_csv.lua)", function()
     assert.are.equal(0, s:stats().requests)
   end)
 
+  it("--format xlsx after SIGINT and --resume: every row once in the workbook, no pair asked twice", function()
+    local slow = sim.start{ "--people", PEOPLE, "--latency", "300ms" }
+    local dir = sim.tmpdir()
+    local out = dir .. "/out"
+    local cmd = ("%s run scripts/verify_csv.lua %s --out %s --quiet --format xlsx --concurrency 1"):format(
+      sim.qxtv(), sim.quote(data .. "/twin.xlsx"), sim.quote(out))
+    local h = runs.start(cmd, slow.endpoint, dir)
+    -- once the first query is out (the journal and the signal handler are set up by then)
+    assert.is_true(runs.until_true(function() return slow:stats().requests >= 1 end, 30))
+    os.execute("kill -INT " .. h.pid)
+    local status, err = runs.finish(h, 10)
+    assert.are.equal(5, status, err)
+    assert.are.equal("600", runs.mode(out .. "/results.xlsx"))   -- what was answered, written
+    local _, err2, status2 = sim.run(cmd .. " --resume", { QXT_ENDPOINT = slow.endpoint })
+    local stats = slow:stats()
+    slow:stop()
+    assert.are.equal(0, status2, err2)
+    local seen, n = {}, 0
+    for i, sh in ipairs(read_back(out .. "/results.xlsx").sheets) do
+      if i > 1 then
+        local at
+        for c, col in ipairs(sh.rows[1]) do if col == "row" then at = c end end
+        for r = 2, #sh.rows do
+          local row = sh.rows[r][at]
+          assert.is_nil(seen[row], "row " .. row .. " twice")
+          seen[row], n = true, n + 1
+        end
+      end
+    end
+    assert.are.equal(9, n)
+    assert.are.equal(0, stats.repeated_pairs)
+  end)
+
+  it("reads and writes workbooks under run --sandbox too", function()
+    local dir = sim.tmpdir() .. "/out"
+    local _, err, status = sim.run(("%s run --sandbox scripts/verify_csv.lua %s --out %s --quiet --format xlsx")
+      :format(sim.qxtv(), sim.quote(data .. "/twin.xlsx"), sim.quote(dir)), { QXT_ENDPOINT = s.endpoint })
+    assert.are.equal(0, status, err)
+    assert.are.equal(5, #read_back(dir .. "/results.xlsx").sheets)
+  end)
+
   it("refuses an old binary .xls with the way out", function()
     local path = sim.tmpdir() .. "/old.xls"
     sim.write_file(path, "\208\207\17\224\161\177\26\225" .. string.rep("\0", 512))
