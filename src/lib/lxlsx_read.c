@@ -12,6 +12,7 @@
  *       every cell is text.
  *   book:sheet()    -> the sheet read        book:sheets() -> every sheet's name
  *   book:count()    -> rows with a value     book:header_row() -> the first of them (0: none)
+ *   book:hidden()   -> hidden rows with a value, the first of them (0: none)
  *   book:merges()   -> { {r1, c1, r2, c2, ref = "A1:B1"}, ... }
  *   book:date1904() -> true for a workbook whose dates count from 1904
  *   book:close()    (also __gc, __close)
@@ -166,6 +167,16 @@ static int book_header_row(lua_State *L)
     return 1;
 }
 
+static int book_hidden(lua_State *L)
+{
+    unsigned first;
+    size_t n = xlsx_hidden_rows(check_book(L), &first);
+
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_pushinteger(L, first);
+    return 2;
+}
+
 static int book_merges(lua_State *L)
 {
     struct xlsx *x = check_book(L);
@@ -225,6 +236,7 @@ static const luaL_Reg book_methods[] = {
     { "sheets", book_sheets },
     { "count", book_count },
     { "header_row", book_header_row },
+    { "hidden", book_hidden },
     { "merges", book_merges },
     { "date1904", book_date1904 },
     { "close", book_close },

@@ -32,6 +32,7 @@ struct sheet {
     size_t *offs;
     size_t ncells, ccap;
     int ready;                   /* a row with a value ended: suspended */
+    int hidden;                  /* the row is hidden (a filter, or by hand) */
 };
 
 struct xlsx {
@@ -43,8 +44,8 @@ struct xlsx {
     size_t ndates;
     struct xstrings strings;
     /* from the check pass */
-    size_t rows;
-    unsigned header;
+    size_t rows, hidden;
+    unsigned header, first_hidden;
     struct xlsx_merge *merges;
     size_t nmerges;
     /* the streaming pass */
@@ -179,6 +180,8 @@ static void on_start(void *ud, const XML_Char *el, const XML_Char **atts)
         }
         st->last_row = st->row;
         st->last_col = 0;
+        a = xml_attr(atts, "hidden", NULL);
+        st->hidden = a && (strcmp(a, "1") == 0 || strcmp(a, "true") == 0);
         st->len = 0;
         st->ncells = 0;
     } else if (strcmp(loc, "c") == 0) {
@@ -305,6 +308,8 @@ static void on_end(void *ud, const XML_Char *el)
             st->x->rows++;
             if (!st->x->header)
                 st->x->header = st->row;
+            if (st->hidden && !st->x->hidden++)
+                st->x->first_hidden = st->row;
         } else {
             st->ready = 1;
             XML_StopParser(st->base.p, XML_TRUE);
@@ -510,6 +515,11 @@ const char *xlsx_sheet_name(const struct xlsx *x) { return x->book.sheets[x->she
 const char *xlsx_sheet_at(const struct xlsx *x, size_t i) { return x->book.sheets[i].name; }
 size_t xlsx_sheet_count(const struct xlsx *x) { return x->book.nsheets; }
 size_t xlsx_row_count(const struct xlsx *x) { return x->rows; }
+size_t xlsx_hidden_rows(const struct xlsx *x, unsigned *first)
+{
+    *first = x->first_hidden;
+    return x->hidden;
+}
 unsigned xlsx_header_row(const struct xlsx *x) { return x->header; }
 size_t xlsx_merge_count(const struct xlsx *x) { return x->nmerges; }
 const struct xlsx_merge *xlsx_merge_at(const struct xlsx *x, size_t i) { return &x->merges[i]; }

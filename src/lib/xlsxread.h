@@ -87,6 +87,9 @@ size_t xlsx_sheet_count(const struct xlsx *x);
  * (0 when the sheet is empty); the merged ranges. */
 size_t xlsx_row_count(const struct xlsx *x);
 unsigned xlsx_header_row(const struct xlsx *x);
+/* Rows with a value that are hidden (by a filter, or by hand), and the
+ * first of them in *first (0: none). They are read like the others. */
+size_t xlsx_hidden_rows(const struct xlsx *x, unsigned *first);
 size_t xlsx_merge_count(const struct xlsx *x);
 const struct xlsx_merge *xlsx_merge_at(const struct xlsx *x, size_t i);
 

@@ -11,6 +11,7 @@ library (python3-openpyxl, Debian's), for tests/e2e/xlsx_spec.lua.
   DIR/doctype.xlsx, DIR/badxml.xlsx, DIR/truncated.xlsx, DIR/notzip.xlsx
   DIR/stored.xlsx               twin.xlsx with its parts stored, not deflated
   DIR/many_strings.xlsx         twin.xlsx with 2000 more (empty) shared strings
+  DIR/merged_data.xlsx          a name merged over two data rows, and a hidden row
 
 What twin.xlsx holds, as Excel leaves data: mobiles stored as numbers (the
 XML holds 13972565391, and for one row 1.3972565391E10 as other writers
@@ -216,6 +217,15 @@ def main():
             lambda x: x.replace("<v>13900000000</v>", "<v>1.39E+10</v>", 1)
                        .replace("<v>13972565391</v></c><c r=\"B4\"", "<v>13972565391.5</v></c><c r=\"B4\"", 1))
     make_damaged()
+    # A name merged over two rows (its value in the first only) and a hidden row.
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in [["mobile", "name", "id"], [13972565391, "张三", "M1"], [18819079212, "曹操", "M2"],
+                [13800138000, None, "M3"], [13101921476, "史桂刚", "M4"]]:
+        ws.append(row)
+    ws.merge_cells("B3:B4")
+    ws.row_dimensions[5].hidden = True
+    wb.save(os.path.join(DIR, "merged_data.xlsx"))
     # Many empty shared strings: little text, many offsets in memory.
     many = os.path.join(DIR, "many_strings.xlsx")
     with open(os.path.join(DIR, "twin.xlsx"), "rb") as f, open(many, "wb") as g:

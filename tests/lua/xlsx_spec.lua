@@ -105,6 +105,21 @@ describe("qxt.source.xlsx", function()
                      .. "give its path", err)
   end)
 
+  it("rejects a row whose name is another row's merged cell, and tells of hidden rows", function()
+    local src = assert(xlsx_source.open(data .. "/merged_data.xlsx"))
+    assert.are.equal(data .. "/merged_data.xlsx: sheet 'Sheet' has 1 hidden row (the first: row 5), from a "
+                     .. "filter or hidden by hand: they are read and verified like the others; delete the "
+                     .. "rows you do not want verified", src:note())
+    local r = records(src)
+    assert.are.equal(4, #r)
+    assert.is_nil(r[1].error)
+    assert.is_nil(r[2].error)                                 -- B3 holds the value: its own
+    assert.are.equal("row 3 (sheet row 4): the name cell B4 is part of the merged cells B3:B4, whose value "
+                     .. "only the first cell holds; unmerge them and fill in every row", r[3].error)
+    assert.is_nil(r[4].error)                                 -- hidden, read all the same
+    assert.is_nil(assert(xlsx_source.open(data .. "/twin.xlsx")):note())
+  end)
+
   it("refuses an ambiguous header as a CSV does, naming both columns", function()
     local path = data .. "/ambiguous.xlsx"
     local book = xlsx_sink.open(path, { columns = { "手机号", "mobile", "name" }, result_columns = { "code" } })

@@ -82,7 +82,8 @@ function _M.new(opts)
     real_of[proxy] = obj
     return proxy
   end
-  local SOURCE = { "records", "columns", "mapping", "total", "encoding", "encoding_note", "sheet", "close" }
+  local SOURCE = { "records", "columns", "mapping", "total", "encoding", "encoding_note", "sheet", "note",
+                  "close" }
   local SINK = { "write", "flush", "close" }
 
   -- A source or sink opened by path: the path is checked first.

@@ -30,8 +30,13 @@
 --   the formula.
 -- - Text escapes of the file format (_x000D_) are decoded.
 -- - Merged cells in the header row are an error naming them (a merged
---   header hides column names); merged cells elsewhere read as Excel stores
---   them: the value in the first cell, the others empty.
+--   header hides column names). Elsewhere Excel keeps a merged range's value
+--   in its first cell only: a row whose mobile or name cell is another cell
+--   of a merged range is an error of the row naming the range (never the
+--   value of the row above, which would be a guess); other columns read as
+--   stored (empty).
+-- - Hidden rows (a filter, or hidden by hand) are read like the others;
+--   source:note() says how many there are, for the operator.
 --
 -- Safety: the whole sheet is checked when the source opens (a damaged or
 -- oversized file, a zip bomb, bad XML is an error then, before the first
@@ -114,6 +119,44 @@ _M.cell_text = cell_text
 local Source = {}
 Source.__index = Source
 
+-- The merged ranges over the mobile or name column below the header, as
+-- intervals of rows whose cell is not the range's first, sorted by row.
+local function merged_cells(book, header, col_of)
+  local list = {}
+  for _, m in ipairs(book:merges()) do
+    for _, field in ipairs({ "mobile", "name" }) do
+      local col = col_of[field]
+      if m[2] <= col and col <= m[4] then
+        local from = col == m[2] and m[1] + 1 or m[1]
+        if from <= header then from = header + 1 end
+        if from <= m[3] then list[#list + 1] = { from = from, to = m[3], field = field, col = col, ref = m.ref } end
+      end
+    end
+  end
+  table.sort(list, function(a, b) return a.from < b.from end)
+  return list
+end
+
+-- Why this row's mobile or name is not its own (a merged range), or nil.
+-- Rows come in increasing order: the ranges are swept once.
+function Source:_merged(line, rowno)
+  local list, active = self.merges, self.active
+  while list[self.next_merge] and list[self.next_merge].from <= line do
+    active[#active + 1] = list[self.next_merge]
+    self.next_merge = self.next_merge + 1
+  end
+  for i = #active, 1, -1 do
+    local m = active[i]
+    if m.to < line then
+      table.remove(active, i)
+    else
+      return format("row %d (sheet row %d): the %s cell %s is part of the merged cells %s, whose value "
+                    .. "only the first cell holds; unmerge them and fill in every row", rowno, line, m.field,
+                    core.cell_name(line, m.col), m.ref)
+    end
+  end
+end
+
 -- The error of a row for its mobile or name cell, or nil; the mobile's
 -- digits when it was a number.
 function Source:_check(cells, kinds, field, rowno, line)
@@ -162,6 +205,7 @@ function Source:records()
       err = format("row %d (sheet row %d) has a value in cell %s, right of the header's %d columns",
                    seq, line, core.cell_name(line, last), ncols)
     end
+    if self.merges[1] and not err then err = self:_merged(line, seq) end
     if kinds then
       local merr, digits = self:_check(cells, kinds, "mobile", seq, line)
       local nerr = self:_check(cells, kinds, "name", seq, line)
@@ -193,6 +237,12 @@ end
 --- source:sheet() -> the name of the sheet read.
 function Source:sheet()
   return self.sheet_name
+end
+
+--- source:note() -> nil | text for the operator: the sheet has hidden
+-- rows, which are read and verified like the others.
+function Source:note()
+  return self.hidden_note
 end
 
 --- source:encoding() -> "utf-8": an .xlsx holds UTF-8 XML.
@@ -284,6 +334,13 @@ function _M.open(path, opts)
     if name == map.name then self.col_of.name = i end
   end
   self.count = book:count() - 1
+  self.merges, self.active, self.next_merge = merged_cells(book, header, self.col_of), {}, 1
+  local hidden, first = book:hidden()
+  if hidden > 0 then
+    self.hidden_note = format("%s: %s has %d hidden row%s (the first: row %d), from a filter or hidden by "
+      .. "hand: they are read and verified like the others; delete the rows you do not want verified",
+      path, where, hidden, hidden == 1 and "" or "s", first)
+  end
   return self
 end
 
