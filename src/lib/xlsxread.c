@@ -238,7 +238,9 @@ static void end_cell(struct sheet *st)
         memcpy(num, st->text + st->cell_start, n);
         num[n] = '\0';
         i = strtoull(num, &end, 10);
-        if (*end || i >= x->strings.n) {
+        while (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t')
+            end++;               /* pretty-printed XML */
+        if (*end || end == num || i >= x->strings.n) {
             char ref[16];
             xlsx_cell_name(st->row, st->col, ref, sizeof ref);
             xml_fail(&st->base, "cell %s names shared string '%s', which is not there", ref, num);
