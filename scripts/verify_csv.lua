@@ -8,6 +8,12 @@
 --            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL [--max-age AGES]]
 --            [--offline] [--rules FILE] [--resend-possibly-charged N]
 --            [--abort-if 'rate(METRIC) > X']... [--min-samples N] [--no-thresholds]
+--            [--sheet NAME] [--format csv|xlsx]
+--
+-- INPUT may be an Excel workbook (.xlsx, told by its content): its first
+-- sheet, or --sheet NAME, is read as a CSV would be (qxt.source.xlsx).
+-- --format xlsx writes one workbook, DIR/results.xlsx, with a sheet per
+-- outcome and a summary sheet, instead of the four CSVs (qxt.sink.xlsx).
 --
 -- Every answer is journaled (DIR/journal.sqlite) before its row is written;
 -- after a crash, a halt or Ctrl-C, --resume rewrites the outputs from the
@@ -35,7 +41,7 @@ local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--c
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
               "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL [--max-age AGES]] " ..
               "[--offline] [--rules FILE] [--resend-possibly-charged N] [--abort-if 'rate(METRIC) > X']... " ..
-              "[--min-samples N] [--no-thresholds]"
+              "[--min-samples N] [--no-thresholds] [--sheet NAME] [--format csv|xlsx]"
 
 -- What must hold, or the run stops before it pays for more (docs/flows.md,
 -- "Thresholds"): a third of the numbers unknown to the carrier, a fifth
@@ -76,7 +82,7 @@ while i <= #arg do
       v = opts.abort_if
     elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
                 or key == "report" or key == "journal" or key == "reuse_from" or key == "max_age"
-                or key == "rules") then
+                or key == "rules" or key == "sheet" or key == "format") then
       usage("unknown option --" .. key:gsub("_", "-"))
     end
     opts[key] = v
@@ -114,6 +120,9 @@ end
 if opts.offline and not opts.reuse_from then
   usage("--offline takes every answer from --reuse-from JOURNAL (an earlier run's journal)")
 end
+if opts.format and opts.format ~= "csv" and opts.format ~= "xlsx" then
+  usage("--format wants csv or xlsx, not '" .. opts.format .. "'")
+end
 if not opts.offline and not qxt.config().has_apikey then
   usage("no apikey: set QXT_APIKEY or pass --apikey-file FILE to qxtv (nothing was sent)")
 end
@@ -122,12 +131,14 @@ local columns
 if opts.mobile_column or opts.name_column then
   columns = { mobile = opts.mobile_column, name = opts.name_column }
 end
-local source, err = qxt.source.csv(input, { encoding = opts.encoding, columns = columns })
+local source, err = qxt.source.file(input, { encoding = opts.encoding, columns = columns, sheet = opts.sheet })
 if not source then
   io.stderr:write("verify_csv: ", err, "\n")
   os.exit(qxt.exit.USAGE)
 end
 if source:encoding_note() then io.stderr:write("verify_csv: ", source:encoding_note(), "\n") end
+if source.sheet and not opts.quiet then io.stderr:write("verify_csv: reading sheet '", source:sheet(), "'\n") end
+if source.note and source:note() then io.stderr:write("verify_csv: ", source:note(), "\n") end
 
 assert(qxt.mkdir(opts.out))
 local file = qxt.file
@@ -150,7 +161,7 @@ else
   local path = opts.journal or (opts.out .. "/journal.sqlite")
   local script = assert(io.open(arg[0], "rb"))
   local flow = table.concat({ "verify_csv", qxt.version, script:read("a"), tostring(opts.mobile_column),
-                              tostring(opts.name_column), opts.encoding }, "\0")
+                              tostring(opts.name_column), opts.encoding, opts.sheet or "" }, "\0")
   script:close()
   local jerr
   journal, jerr = qxt.journal.open(path, { input = input, flow = flow, resume = opts.resume or false })
@@ -175,8 +186,12 @@ if opts.reuse_from then
   end
 end
 local out_columns = source:columns()
-local sinks = {}
-for _, outcome in ipairs(qxt.route.OUTCOMES) do
+local sinks, book = {}, nil
+if opts.format == "xlsx" then
+  book = qxt.sink.xlsx(opts.out .. "/results.xlsx", { columns = out_columns })
+  sinks = book:sinks(qxt.route.OUTCOMES)
+end
+for _, outcome in ipairs(book and {} or qxt.route.OUTCOMES) do
   -- With a BOM, Excel on Chinese Windows opens the UTF-8 file as UTF-8.
   sinks[outcome] = assert(qxt.sink.csv(opts.out .. "/" .. outcome .. ".csv",
                                        { columns = out_columns, bom = true }))
@@ -203,6 +218,10 @@ if journal then journal:close() end
 -- A file not written in full (a full disk, even only when it is closed)
 -- is said, with its name, and the run exits 1.
 local unwritten = {}
+if book then
+  local ok, berr = book:close(summary)
+  if not ok then unwritten[#unwritten + 1] = berr end
+end
 local summary_path = opts.out .. "/summary.json"
 local f, ferr = file.open_private(summary_path)
 if not f then
@@ -217,8 +236,9 @@ if opts.report then
   if not ok then unwritten[#unwritten + 1] = rerr end
 end
 io.stderr:write(summary.text(), "\n")
-io.stderr:write(("outputs in %s/ (consistent, inconsistent, invalid, unverified .csv; summary.json)\n")
-  :format(opts.out))
+io.stderr:write(("outputs in %s/ (%s; summary.json)\n"):format(opts.out, book
+  and "results.xlsx: a sheet for each of consistent, inconsistent, invalid, unverified, and a summary"
+  or "consistent, inconsistent, invalid, unverified .csv"))
 if journal and summary.exit_status == qxt.exit.INPUT then
   -- The journal knows the input by its bytes: it resumes only the same file.
   io.stderr:write("the journal keeps every answer: with the input as it was when the run started, "

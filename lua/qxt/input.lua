@@ -108,6 +108,14 @@ function Watch:reader(read)
   end
 end
 
+--- watch:check(): raises, as a watched read does, when the file changed
+-- since it was opened; for readers that do not read it through
+-- watch:reader (the .xlsx reader: libzip reads the file itself).
+function Watch:check()
+  local what = self:_changed(self.at_open.size)
+  if what then self:_fail(what) end
+end
+
 --- input.watch(path, file) -> watch | nil
 -- For a regular file opened from path; nil for anything else (a pipe, a
 -- device, /dev/stdin), whose size means nothing. watch.size is the size at

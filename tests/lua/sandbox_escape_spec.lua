@@ -229,6 +229,20 @@ describe("the sandbox environment", function()
     check({ src:records()() })
   end)
 
+  it("of run --sandbox: an Excel workbook and its sheets are proxies too", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    local fields = require("qxt.sandbox.facade").new{ read = {}, write = { dir }, arg = { [0] = "x.lua" } }
+    local book = fields.qxt.sink.xlsx(dir .. "/results.xlsx", { columns = { "mobile", "name" } })
+    check(book)
+    check(book:sinks{ "consistent" })
+    check(book:sheet("invalid"))
+    assert.has_error(function() fields.qxt.sink.xlsx("/tmp/elsewhere.xlsx") end)
+    assert.is_true(book:close())
+    os.execute("rm -rf " .. dir)
+  end)
+
   it("charges a pattern in sandbox.call to its instruction limit; trusted code is not limited", function()
     -- outside the sandbox the library's own functions answer, with no budget: this
     -- takes some 110 million steps, more than a sandboxed call may

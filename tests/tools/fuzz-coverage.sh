@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib/setup.sh"
 
 COV_BUILD=$QXTV_ROOT/build-fuzzcov
-HARNESSES=(fuzz_result fuzz_csv fuzz_clean fuzz_sim_api fuzz_sim_http)
+HARNESSES=(fuzz_result fuzz_csv fuzz_clean fuzz_xlsx fuzz_sim_api fuzz_sim_http)
 install_missing "${QXTV_PACKAGES[@]}" clang libclang-rt-14-dev llvm
 if [ ! -f "$COV_BUILD/CMakeCache.txt" ]; then
   CC=clang cmake -S "$QXTV_ROOT" -B "$COV_BUILD" -DCMAKE_BUILD_TYPE=Debug -DQXTV_FUZZ=ON \
@@ -33,4 +33,4 @@ llvm-profdata merge -sparse "$COV_BUILD"/profiles/*.profraw -o "$COV_BUILD/profi
 cd "$QXTV_ROOT"
 llvm-cov report "${objects[@]}" -instr-profile="$COV_BUILD/profiles/all.profdata" \
   src/engine/lresult.c src/engine/qxt.c src/lib/liconv.c src/sim/api.c src/sim/server.c src/sim/text.c src/sim/faults.c \
-  src/sim/accounts.c src/sim/reqlog.c
+  src/sim/accounts.c src/sim/reqlog.c src/lib/xlsxread.c src/lib/xlsxpart.c

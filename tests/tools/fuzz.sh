@@ -13,7 +13,7 @@ set -euo pipefail
 SECONDS_EACH=${1:-60}
 shift || true
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(fuzz_result fuzz_csv fuzz_clean fuzz_sim_api fuzz_sim_http)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(fuzz_result fuzz_csv fuzz_clean fuzz_xlsx fuzz_sim_api fuzz_sim_http)
 FUZZ_BUILD=${QXTV_FUZZ_BUILD:-$QXTV_ROOT/build-fuzz}
 
 install_missing "${QXTV_PACKAGES[@]}" clang libclang-rt-14-dev
@@ -36,10 +36,11 @@ for h in "${HARNESSES[@]}"; do
   cp -n "$QXTV_ROOT/tests/fuzz/corpus/$name/"* "$work/corpus/" 2>/dev/null || true
   # The Lua harnesses keep one Lua state across runs by design: leak
   # checks there cost 90% of the speed and can only find that state.
-  extra=()
+  extra=() max_len=4096
   case $h in fuzz_csv|fuzz_clean) extra=(-detect_leaks=0) ;; esac
+  case $h in fuzz_xlsx) max_len=65536 ;; esac     # a whole (small) workbook
   log "$h for ${SECONDS_EACH}s"
-  if (cd "$work" && "$FUZZ_BUILD/fuzz/$h" -max_total_time="$SECONDS_EACH" -max_len=4096 \
+  if (cd "$work" && "$FUZZ_BUILD/fuzz/$h" -max_total_time="$SECONDS_EACH" -max_len="$max_len" \
         -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" \
         corpus "$QXTV_ROOT/tests/fuzz/corpus/$name" >"$work/log" 2>&1); then
     grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss' \

@@ -82,7 +82,8 @@ function _M.new(opts)
     real_of[proxy] = obj
     return proxy
   end
-  local SOURCE = { "records", "columns", "mapping", "total", "encoding", "encoding_note", "close" }
+  local SOURCE = { "records", "columns", "mapping", "total", "encoding", "encoding_note", "sheet", "note",
+                  "close" }
   local SINK = { "write", "flush", "close" }
 
   -- A source or sink opened by path: the path is checked first.
@@ -100,11 +101,29 @@ function _M.new(opts)
     jsonl = opener("qxt.source.jsonl", policy.check_read, SOURCE),
     table = opener("qxt.source.table", policy.check_read, SOURCE),
     stdin = opener("qxt.source.stdin", policy.check_read, SOURCE),
+    xlsx = opener("qxt.source.xlsx", policy.check_read, SOURCE),
+    file = opener("qxt.source.file", policy.check_read, SOURCE),
   })
+  -- An Excel workbook: the book and each of its sheets are proxies too.
+  local function xlsx_book(path, bopts)
+    policy:check_write(path)
+    local book = require("qxt.sink.xlsx").open(path, bopts)
+    local function sheet(_, name) return wrap(book:sheet(name), SINK) end
+    return {
+      sheet = sheet,
+      sinks = function(_, names)
+        local t = {}
+        for _, name in ipairs(names) do t[name] = sheet(nil, name) end
+        return t
+      end,
+      close = function(_, summary) return book:close(summary) end,
+    }
+  end
   local sink = namespace("qxt.sink", {
     csv = opener("qxt.sink.csv", policy.check_write, SINK),
     jsonl = opener("qxt.sink.jsonl", policy.check_write, SINK),
     stdout = opener("qxt.sink.stdout", policy.check_write, SINK),
+    xlsx = xlsx_book,
   })
 
   local function verify(mobile, name, vopts)

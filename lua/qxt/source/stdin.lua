@@ -52,6 +52,9 @@ function _M.open(opts)
       format = "csv" -- nothing but blanks: the CSV reader reports the empty input
     end
   end
+  if head[1] and head[1]:sub(1, 4) == "PK\3\4" then
+    return nil, "stdin: this is an Excel workbook (.xlsx), which is read from a file, not a pipe: give its path"
+  end
   local i = 0
   local function read(n)
     i = i + 1
