@@ -48,7 +48,8 @@ function _M.run(srv, handle, opts)
   if opts.hangup then signal.catch_hangup() end
   local tick = opts.tick or function() end
   qxt.spawn(function()
-    local sig, seen = nil, 0
+    local sig
+    local seen = 0
     repeat
       qxt.sleep(0.05)
       -- A reload runs here, between polls: two SIGHUPs during one reload
