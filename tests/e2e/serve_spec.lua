@@ -6,7 +6,7 @@ local cjson = require("cjson")
 local sim = require("tests.helpers.sim")
 
 local q = sim.quote
-local KEY = "0123456789abcdef0123456789abcdef"
+local serve = require("tests.helpers.serve")
 
 local FLOW = [[
 local cleaner = qxt.clean.new()
@@ -27,80 +27,16 @@ if qxt.serving then return decision end
 print("batch ran")
 ]]
 
-local function has(s, part) return s ~= nil and s:find(part, 1, true) ~= nil end
+local wait_for = serve.wait_for
 
-local function wait_for(what, pred)
-  for _ = 1, 1500 do
-    local v = pred()
-    if v then return v end
-    qxt.sleep(0.02)
-  end
-  error("timed out waiting for " .. what)
-end
-
-local Server = {}
-Server.__index = Server
-
---- Starts `qxtv serve` in the background on a free port.
+-- A server of FLOW unless the spec names another flow file.
 local function start(dir, s, opts)
   opts = opts or {}
-  local flow = opts.flow or dir .. "/flow.lua"
-  if not io.open(flow) then sim.write_file(flow, FLOW) end
-  local tag = opts.tag or "a"
-  local port_file, rc, log = dir .. "/port-" .. tag, dir .. "/rc-" .. tag, dir .. "/log-" .. tag
-  os.remove(port_file)
-  os.remove(rc)
-  local cmd = ("(QXT_ENDPOINT=%s QXT_APIKEY=%s %s serve %s --listen 127.0.0.1:0 --port-file %s %s >%s 2>&1 & "
-               .. "echo $! >%s; wait $!; echo $? >%s) &"):format(
-    q(s.endpoint), q(opts.apikey or KEY), q(sim.qxtv()), q(flow), q(port_file), opts.args or "",
-    q(log), q(dir .. "/pid-" .. tag), q(rc))
-  assert(os.execute(cmd))
-  local got, port = pcall(wait_for, "the port file", function()
-    local p = sim.read_file(port_file)
-    return p and p:match("^(%d+)")
-  end)
-  assert(got, tostring(port) .. "; qxtv serve said: " .. (sim.read_file(log) or ""))
-  local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
-                              rc_file = rc, log_file = log }, Server)
-  self.pid = sim.read_file(dir .. "/pid-" .. tag):match("%d+")
-  return self
+  opts.text = opts.text or FLOW
+  return serve.start(dir, s, opts)
 end
 
---- SIGTERM (unless sent already: a second one exits at once), then the exit status.
-function Server:stop(signalled)
-  if self.pid and not signalled then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
-  local rc = wait_for("qxtv serve to exit", function() return sim.read_file(self.rc_file) end)
-  self.pid = nil
-  return tonumber(rc:match("%d+"))
-end
-
-function Server:log() return sim.read_file(self.log_file) or "" end
-
---- One request with curl: status, body (decoded when JSON), headers text.
-function Server:call(method, path, body, headers)
-  local tmp = os.tmpname()
-  -- A large body waits for "100 Continue" (curl's Expect) as long as it takes: the server
-  -- refuses it before reading, and a client that sent it anyway could see a reset.
-  local args = { "curl -s -o " .. q(tmp .. ".body") .. " -D " .. q(tmp .. ".head") .. " -w '%{http_code}'",
-                 "--expect100-timeout 60 -X " .. method }
-  for _, h in ipairs(headers or { "Content-Type: application/json" }) do args[#args + 1] = "-H " .. q(h) end
-  if body then
-    sim.write_file(tmp .. ".in", type(body) == "table" and cjson.encode(body) or body)
-    args[#args + 1] = "--data-binary @" .. q(tmp .. ".in")
-  end
-  args[#args + 1] = q(self.url .. path)
-  local p = io.popen(table.concat(args, " "))
-  local status = tonumber(p:read("a"))
-  p:close()
-  local text, head = sim.read_file(tmp .. ".body"), sim.read_file(tmp .. ".head")
-  for _, suffix in ipairs({ "", ".body", ".head", ".in" }) do os.remove(tmp .. suffix) end
-  local ok, decoded = pcall(cjson.decode, text or "")
-  return status, ok and decoded or text, head or ""
-end
-
-function Server:verify(body, headers)
-  return self:call("POST", "/v1/verify", body, headers)
-end
+local function has(s, part) return s ~= nil and s:find(part, 1, true) ~= nil end
 
 describe("qxtv serve", function()
   local dir, s, srv
