@@ -243,6 +243,27 @@ describe("a flow from qxtv new", function()
   end)
 end)
 
+describe("scripts/kyc_onboarding.lua", function()
+  it("is served with the rules it runs with on a file", function()
+    local dir = sim.tmpdir()
+    local s = sim.start{}
+    local srv = start(dir, s, { flow = "scripts/kyc_onboarding.lua" })
+    finally(function() srv:stop(); s:stop() end)
+    local expect = {
+      { "13972565391", "张三", "approve", "verified" },
+      { "13972565391", "李四", "reject", "name does not match" },
+      { "17012345678", "周八", "review", "virtual operator" },
+      { "13900000001", "王五", "review", "otherwise" },
+    }
+    for _, e in ipairs(expect) do
+      local st, body = srv:verify{ mobile = e[1], name = e[2] }
+      assert.equal(200, st)
+      assert.equal(e[3], body.decision, e[2])
+      assert.equal(e[4], body.rule, e[2])
+    end
+  end)
+end)
+
 describe("qxtv serve's request policy", function()
   local POLICY_FLOW = [[
 if qxt.serving then return { serve = { limits = { qps = 0.01, burst = 4 } } } end
@@ -269,18 +290,19 @@ if qxt.serving then return { serve = { limits = { qps = 0.01, burst = 4 } } } en
     assert.equal(3, s:stats().requests)
   end)
 
-  it("asks once for identical requests at once, and answers a repeated request_id without asking", function()
+  it("asks once for 100 identical requests at once, and answers a repeated request_id without asking", function()
     local dir = sim.tmpdir()
-    local s = sim.start{ "--latency", "500ms" }
+    -- long enough for all 100 to arrive while the one query is out
+    local s = sim.start{ "--latency", "3000ms" }
     local srv = start(dir, s)
     finally(function() srv:stop(); s:stop() end)
-    local body = cjson.encode{ mobile = "13972565391", name = "张三" }
-    for i = 1, 20 do
-      assert(os.execute(("curl -s -o %s -H 'Content-Type: application/json' -d %s %s >/dev/null 2>&1 &")
-        :format(q(dir .. "/same" .. i), q(body), q(srv.url .. "/v1/verify"))))
-    end
-    local charged = 0
-    for i = 1, 20 do
+    local N = 100
+    sim.write_file(dir .. "/same.json", cjson.encode{ mobile = "13972565391", name = "张三" })
+    assert(os.execute(("for i in $(seq %d); do curl -s -o %s/same$i -H 'Content-Type: application/json' "
+      .. "--data-binary @%s %s >/dev/null 2>&1 & done"):format(N, q(dir), q(dir .. "/same.json"),
+      q(srv.url .. "/v1/verify"))))
+    local charged, sources = 0, {}
+    for i = 1, N do
       local text = wait_for("answer " .. i, function()
         local t = sim.read_file(dir .. "/same" .. i)
         return t and #t > 0 and t
@@ -288,9 +310,13 @@ if qxt.serving then return { serve = { limits = { qps = 0.01, burst = 4 } } } en
       local b = cjson.decode(text)
       assert.equal("consistent", b.decision)
       if b.charged then charged = charged + 1 end
+      sources[b.source] = (sources[b.source] or 0) + 1
     end
     assert.equal(1, s:stats().requests)
     assert.equal(1, charged)                -- the one request that asked; the rest waited on it
+    assert.same({ provider = N }, sources)  -- none from the cache: they were all in flight at once
+    local _, metrics = srv:call("GET", "/metrics")
+    assert.truthy(metrics:find("\nqxtv_coalesced_total " .. (N - 1) .. "\n", 1, true))
     -- a request_id seen before: its first answer, no query, whatever the pair now
     local st, first = srv:verify{ mobile = "13900000004", name = "王五", request_id = "r-1" }
     assert.equal(200, st)
@@ -398,6 +424,18 @@ describe("qxtv serve on SIGTERM", function()
     assert.equal(N, st.requests)
     assert.equal(0, st.repeated_pairs)
     assert.truthy(has(srv:log(), "SIGTERM"))
+    -- the decision log was flushed before the exit: one line per answer
+    local ids = {}
+    for _, line in ipairs(srv:decisions()) do
+      assert.is_nil(ids[line.decision_id])
+      ids[line.decision_id] = true
+    end
+    for i = 1, N do
+      local body = cjson.decode(sim.read_file(dir .. "/out" .. i))
+      assert.is_true(ids[body.decision_id], "a log line for answer " .. i)
+      ids[body.decision_id] = nil
+    end
+    assert.is_nil(next(ids))
     s:stop()
   end)
 end)
