@@ -8,6 +8,8 @@
 --                    about C / (L + N) requests/s. Random, so the connections
 --                    do not fall into step and arrive as one burst.
 -- done() prints one line: "RESULT p50_us p99_us requests non_200".
+-- luacheck: globals delay bad id
+-- (delay: wrk's hook; bad: read by done() through thread:get; id: set by setup())
 local mode = os.getenv("WRK_MODE") or "hit"
 local form = os.getenv("WRK_FORM") == "1"
 local pause = tonumber(os.getenv("WRK_DELAY_MS") or "0")
