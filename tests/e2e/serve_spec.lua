@@ -290,6 +290,30 @@ if qxt.serving then return { serve = { limits = { qps = 0.01, burst = 4 } } } en
     assert.equal(3, s:stats().requests)
   end)
 
+  it("refuses a caller over its daily budget, and a pair asked again within its interval", function()
+    local dir = sim.tmpdir()
+    -- every answer is -8: never cached, so only the limits stand between a request and a query
+    local s = sim.start{ "--fail-rate", "1" }
+    sim.write_file(dir .. "/budget.lua",
+      "if qxt.serving then return { serve = { limits = { qps = false, daily_budget = 2 } } } end\n")
+    local srv = start(dir, s, { flow = dir .. "/budget.lua" })
+    finally(function() srv:stop(); s:stop() end)
+    local st, body = srv:verify{ mobile = "13972565391", name = "张三" }
+    assert.equal(200, st)
+    assert.equal(-8, body.code)
+    local head
+    st, body, head = srv:verify{ mobile = "13972565391", name = "张三" }     -- the same pair again
+    assert.equal(429, st)
+    assert.equal("pair_interval", body.limit)
+    assert.matches("Retry%-After: %d+", head)
+    assert.equal(200, (srv:verify{ mobile = "18819079212", name = "曹操" }))
+    st, body, head = srv:verify{ mobile = "13800138000", name = "李四" }      -- a third query today
+    assert.equal(429, st)
+    assert.equal("daily_budget", body.limit)
+    assert.matches("Retry%-After: %d+", head)
+    assert.equal(2, s:stats().requests)
+  end)
+
   it("asks once for 100 identical requests at once, and answers a repeated request_id without asking", function()
     local dir = sim.tmpdir()
     -- long enough for all 100 to arrive while the one query is out
