@@ -1,13 +1,10 @@
 -- kyc_onboarding.lua: one decision per applicant — approve, review or
--- reject — from readable rules on the carrier's answer.
+-- reject — from readable rules on the carrier's answer; the same rules on
+-- a file and online.
 --   qxtv run scripts/kyc_onboarding.lua applicants.csv [OUT_DIR]
--- Writes OUT_DIR/approve.csv, review.csv, reject.csv (default out-kyc/).
-local input, out = arg[1], arg[2] or "out-kyc"
-if not input then
-  io.stderr:write("usage: qxtv run scripts/kyc_onboarding.lua applicants.csv [OUT_DIR]\n")
-  os.exit(qxt.exit.USAGE)
-end
-
+--     writes OUT_DIR/approve.csv, review.csv, reject.csv (default out-kyc/)
+--   qxtv serve scripts/kyc_onboarding.lua --listen 127.0.0.1:8088
+--     answers POST /v1/verify with the same decision (docs/serve.md)
 local BIG_THREE = { ["中国移动"] = true, ["中国联通"] = true, ["中国电信"] = true }
 
 -- The policy, in the order it is applied. The first rule that holds decides.
@@ -24,6 +21,24 @@ local rules = qxt.rules{
     when = function(_, r) return r.consistent == true end },
   otherwise = "review",                      -- no verdict: -4, retries used up, halted
 }
+
+-- Online, the decision is all `qxtv serve` needs; its self_test runs
+-- before the rules serve (and on every reload): a verified person on a big
+-- carrier is approved, a name that does not match is rejected.
+if qxt.serving then
+  return { rules = rules, self_test = function(check)
+    local ok = { code = 0, class = "ok", consistent = true, isp = "中国移动", province = "北京" }
+    local no = { code = 0, class = "ok", consistent = false, isp = "中国移动", province = "北京" }
+    local who = { mobile = "13800138000", name = "李四" }
+    return check(who, ok) == "approve" and check(who, no) == "reject"
+  end }
+end
+
+local input, out = arg[1], arg[2] or "out-kyc"
+if not input then
+  io.stderr:write("usage: qxtv run scripts/kyc_onboarding.lua applicants.csv [OUT_DIR]\n")
+  os.exit(qxt.exit.USAGE)
+end
 
 local source = assert(qxt.source.csv(input))
 assert(qxt.mkdir(out))

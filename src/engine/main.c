@@ -25,7 +25,7 @@ static const char usage_text[] =
     "usage: qxtv run [OPTIONS] SCRIPT [ARGS...]      run a Lua flow script\n"
     "       qxtv check [OPTIONS] [--json] MOBILE NAME  one query, for a person or as JSON\n"
     "       qxtv repl [OPTIONS]                        try things interactively\n"
-    "       qxtv serve [OPTIONS] FLOW.lua [--listen ADDR:PORT] [--tokens FILE]  the flow as an HTTP service\n"
+    "       qxtv serve [OPTIONS] FLOW.lua [--listen ADDR:PORT] [--tokens FILE] ...  the flow as an HTTP service\n"
     "       qxtv -e CODE [ARGS...]                     run a line of Lua\n"
     "       qxtv new NAME                              write NAME.lua, a starter flow\n"
     "       qxtv report SUMMARY.json [REPORT.html]     the HTML report of a finished run\n"
@@ -75,13 +75,19 @@ static const struct { const char *command, *text; } command_help[] = {
       "Each line's values are printed; verify() results as tables. Lines are not saved\n"
       "to a history file (they hold personal data). Ctrl-D quits.\n" },
     { "serve",
-      "qxtv serve [OPTIONS] FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE]\n\n"
+      "qxtv serve [OPTIONS] FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE]\n"
+      "           [--decision-log FILE|-] [--shadow CANDIDATE.lua] [--clock-file FILE]\n\n"
       "Serves the decision FLOW.lua exports (loaded with qxt.serving = true; see docs/serve.md)\n"
-      "over HTTP/1.1: POST /v1/verify, GET /livez, GET /readyz. --listen defaults to\n"
-      "127.0.0.1:8088 (port 0: a free one, written to --port-file). --tokens FILE: callers need\n"
-      "a bearer token whose SHA-256 is on a `name sha256hex` line of FILE. SIGTERM or SIGINT:\n"
-      "stops accepting, finishes the requests in flight, exits 0.\n"
-      "Example: qxtv serve scripts/serve_flow.lua --listen 127.0.0.1:8088\n" },
+      "over HTTP/1.1: POST /v1/verify, GET /livez, GET /readyz, GET /metrics. --listen defaults\n"
+      "to 127.0.0.1:8088 (port 0: a free one, written to --port-file). --tokens FILE: callers need\n"
+      "a bearer token whose SHA-256 is on a `name sha256hex` line of FILE. --decision-log FILE:\n"
+      "one masked JSON line per decision, appended to FILE (0600; default: standard output).\n"
+      "--shadow CANDIDATE.lua: its rules decide every answer too, counted and logged where they\n"
+      "disagree, never answered. --clock-file FILE: for tests only, seconds added to the clock.\n"
+      "SIGHUP: reloads FLOW.lua (and the shadow) and reopens the decision log; a flow that does\n"
+      "not load or fails its self_test leaves the running one. SIGTERM or SIGINT: stops\n"
+      "accepting, finishes the requests in flight, flushes the log, exits 0.\n"
+      "Example: qxtv serve scripts/kyc_onboarding.lua --listen 127.0.0.1:8088\n" },
     { "-e",
       "qxtv -e CODE [ARGS...]\n\n"
       "Runs CODE as a Lua chunk, as `qxtv run` runs a file.\n" },

@@ -9,6 +9,7 @@
  *   local f = assert(file.open_private("out/consistent.csv"))  -- a Lua file, for writing
  *   assert(file.make_private("out/results.sqlite"))            -- created or narrowed in place
  *   assert(file.write_private("out/journal.key", key))         -- whole, 0600, fsynced
+ *   local log = assert(file.append_private("decisions.jsonl")) -- kept, appended to, 0600
  *   local text, err = file.read_private("tokens")             -- refused if others may read it
  *   local lock, err, pid = file.lock("out/.qxtv.lock")        -- nil, message, holder's pid
  *   lock:release()
@@ -128,6 +129,39 @@ static int file_open_private(lua_State *L)
     if (fd < 0)
         return fail(L, path, errno);
     p->f = fdopen(fd, "wb");
+    if (!p->f) {
+        int err = errno;
+        close(fd);
+        return fail(L, path, err);
+    }
+    p->closef = &private_close;
+    return 1;
+}
+
+/* file.append_private(path) -> file | nil, message: a Lua file open for
+ * appending at path, its content kept, mode 0600 (created so, or narrowed
+ * in place: a log that rotates keeps one name). A symbolic link is
+ * refused (so is /dev/stdout, a link: use io.stdout). For serve's
+ * decision log, which a restart must not empty. */
+static int file_append_private(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof *p, 0);
+    struct stat st;
+    int fd;
+
+    p->closef = NULL;        /* a closed file until it is open */
+    p->f = NULL;
+    luaL_setmetatable(L, LUA_FILEHANDLE);
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return fail(L, path, errno);
+    if (fstat(fd, &st) != 0 || (S_ISREG(st.st_mode) && fchmod(fd, 0600) != 0)) {
+        int err = errno;
+        close(fd);
+        return fail(L, path, err);
+    }
+    p->f = fdopen(fd, "ab");
     if (!p->f) {
         int err = errno;
         close(fd);
@@ -366,6 +400,7 @@ static const luaL_Reg lock_methods[] = {
 
 static const luaL_Reg file_funcs[] = {
     { "open_private", file_open_private },
+    { "append_private", file_append_private },
     { "make_private", file_make_private },
     { "write_private", file_write_private },
     { "read_private", file_read_private },

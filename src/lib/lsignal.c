@@ -6,7 +6,11 @@
  * alarm: if that takes longer than the grace period, the process exits.
  * A second signal exits at once. Either exit is as safe as a crash: the
  * journal is an SQLite database in WAL mode, so a resumed run loses no
- * committed answer. The handlers call only async-signal-safe functions. */
+ * committed answer. The handlers call only async-signal-safe functions.
+ *
+ * SIGHUP is caught only when asked (qxt.signal.catch_hangup(), by
+ * `qxtv serve`, where it means "reload the flow, reopen the log"): a flow
+ * run in a terminal still ends when the terminal goes away. */
 #include "exits.h"
 
 #include <lauxlib.h>
@@ -18,7 +22,9 @@
 static volatile sig_atomic_t caught;      /* the first signal's number, 0: none */
 static unsigned grace_s;                  /* the alarm armed by the first signal */
 static int installed;
-static struct sigaction old_int, old_term, old_alrm;
+static struct sigaction old_int, old_term, old_alrm, old_hup;
+static volatile sig_atomic_t hangups;     /* SIGHUPs since catch_hangup() */
+static int hup_installed;
 
 static void say(const char *msg)
 {
@@ -72,10 +78,49 @@ static int sig_catch(lua_State *L)
     return 0;
 }
 
+/* Called by the kernel on SIGHUP, once catch_hangup() asked for it. */
+static void on_hangup(int sig)
+{
+    (void)sig;
+    hangups++;
+}
+
+/* qxt.signal.catch_hangup(): from now on SIGHUP is counted (hangups())
+ * instead of ending the process; release() gives it back. */
+static int sig_catch_hangup(lua_State *L)
+{
+    struct sigaction sa;
+
+    (void)L;
+    if (hup_installed)
+        return 0;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_hangup;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, &old_hup);
+    hangups = 0;
+    hup_installed = 1;
+    return 0;
+}
+
+/* qxt.signal.hangups() -> n: the SIGHUPs caught so far; a poller compares
+ * it with the count it last saw, so two signals between polls are one
+ * reload, never a lost one. */
+static int sig_hangups(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)hangups);
+    return 1;
+}
+
 /* qxt.signal.release(): the default handling again. A signal already
  * caught stays reported by interrupted(). */
 static int sig_release(lua_State *L)
 {
+    if (hup_installed) {
+        sigaction(SIGHUP, &old_hup, NULL);
+        hup_installed = 0;
+    }
     if (!installed)
         return 0;
     alarm(0);
@@ -102,6 +147,8 @@ static const luaL_Reg sig_funcs[] = {
     { "catch", sig_catch },
     { "release", sig_release },
     { "interrupted", sig_interrupted },
+    { "catch_hangup", sig_catch_hangup },
+    { "hangups", sig_hangups },
     { NULL, NULL }
 };
 

@@ -6,7 +6,7 @@ local cjson = require("cjson")
 local sim = require("tests.helpers.sim")
 
 local q = sim.quote
-local KEY = "0123456789abcdef0123456789abcdef"
+local serve = require("tests.helpers.serve")
 
 local FLOW = [[
 local cleaner = qxt.clean.new()
@@ -27,80 +27,16 @@ if qxt.serving then return decision end
 print("batch ran")
 ]]
 
-local function has(s, part) return s ~= nil and s:find(part, 1, true) ~= nil end
+local wait_for = serve.wait_for
 
-local function wait_for(what, pred)
-  for _ = 1, 1500 do
-    local v = pred()
-    if v then return v end
-    qxt.sleep(0.02)
-  end
-  error("timed out waiting for " .. what)
-end
-
-local Server = {}
-Server.__index = Server
-
---- Starts `qxtv serve` in the background on a free port.
+-- A server of FLOW unless the spec names another flow file.
 local function start(dir, s, opts)
   opts = opts or {}
-  local flow = opts.flow or dir .. "/flow.lua"
-  if not io.open(flow) then sim.write_file(flow, FLOW) end
-  local tag = opts.tag or "a"
-  local port_file, rc, log = dir .. "/port-" .. tag, dir .. "/rc-" .. tag, dir .. "/log-" .. tag
-  os.remove(port_file)
-  os.remove(rc)
-  local cmd = ("(QXT_ENDPOINT=%s QXT_APIKEY=%s %s serve %s --listen 127.0.0.1:0 --port-file %s %s >%s 2>&1 & "
-               .. "echo $! >%s; wait $!; echo $? >%s) &"):format(
-    q(s.endpoint), q(opts.apikey or KEY), q(sim.qxtv()), q(flow), q(port_file), opts.args or "",
-    q(log), q(dir .. "/pid-" .. tag), q(rc))
-  assert(os.execute(cmd))
-  local got, port = pcall(wait_for, "the port file", function()
-    local p = sim.read_file(port_file)
-    return p and p:match("^(%d+)")
-  end)
-  assert(got, tostring(port) .. "; qxtv serve said: " .. (sim.read_file(log) or ""))
-  local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
-                              rc_file = rc, log_file = log }, Server)
-  self.pid = sim.read_file(dir .. "/pid-" .. tag):match("%d+")
-  return self
+  opts.text = opts.text or FLOW
+  return serve.start(dir, s, opts)
 end
 
---- SIGTERM (unless sent already: a second one exits at once), then the exit status.
-function Server:stop(signalled)
-  if self.pid and not signalled then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
-  local rc = wait_for("qxtv serve to exit", function() return sim.read_file(self.rc_file) end)
-  self.pid = nil
-  return tonumber(rc:match("%d+"))
-end
-
-function Server:log() return sim.read_file(self.log_file) or "" end
-
---- One request with curl: status, body (decoded when JSON), headers text.
-function Server:call(method, path, body, headers)
-  local tmp = os.tmpname()
-  -- A large body waits for "100 Continue" (curl's Expect) as long as it takes: the server
-  -- refuses it before reading, and a client that sent it anyway could see a reset.
-  local args = { "curl -s -o " .. q(tmp .. ".body") .. " -D " .. q(tmp .. ".head") .. " -w '%{http_code}'",
-                 "--expect100-timeout 60 -X " .. method }
-  for _, h in ipairs(headers or { "Content-Type: application/json" }) do args[#args + 1] = "-H " .. q(h) end
-  if body then
-    sim.write_file(tmp .. ".in", type(body) == "table" and cjson.encode(body) or body)
-    args[#args + 1] = "--data-binary @" .. q(tmp .. ".in")
-  end
-  args[#args + 1] = q(self.url .. path)
-  local p = io.popen(table.concat(args, " "))
-  local status = tonumber(p:read("a"))
-  p:close()
-  local text, head = sim.read_file(tmp .. ".body"), sim.read_file(tmp .. ".head")
-  for _, suffix in ipairs({ "", ".body", ".head", ".in" }) do os.remove(tmp .. suffix) end
-  local ok, decoded = pcall(cjson.decode, text or "")
-  return status, ok and decoded or text, head or ""
-end
-
-function Server:verify(body, headers)
-  return self:call("POST", "/v1/verify", body, headers)
-end
+local function has(s, part) return s ~= nil and s:find(part, 1, true) ~= nil end
 
 describe("qxtv serve", function()
   local dir, s, srv
@@ -307,6 +243,27 @@ describe("a flow from qxtv new", function()
   end)
 end)
 
+describe("scripts/kyc_onboarding.lua", function()
+  it("is served with the rules it runs with on a file", function()
+    local dir = sim.tmpdir()
+    local s = sim.start{}
+    local srv = start(dir, s, { flow = "scripts/kyc_onboarding.lua" })
+    finally(function() srv:stop(); s:stop() end)
+    local expect = {
+      { "13972565391", "张三", "approve", "verified" },
+      { "13972565391", "李四", "reject", "name does not match" },
+      { "17012345678", "周八", "review", "virtual operator" },
+      { "13900000001", "王五", "review", "otherwise" },
+    }
+    for _, e in ipairs(expect) do
+      local st, body = srv:verify{ mobile = e[1], name = e[2] }
+      assert.equal(200, st)
+      assert.equal(e[3], body.decision, e[2])
+      assert.equal(e[4], body.rule, e[2])
+    end
+  end)
+end)
+
 describe("qxtv serve's request policy", function()
   local POLICY_FLOW = [[
 if qxt.serving then return { serve = { limits = { qps = 0.01, burst = 4 } } } end
@@ -333,18 +290,43 @@ if qxt.serving then return { serve = { limits = { qps = 0.01, burst = 4 } } } en
     assert.equal(3, s:stats().requests)
   end)
 
-  it("asks once for identical requests at once, and answers a repeated request_id without asking", function()
+  it("refuses a caller over its daily budget, and a pair asked again within its interval", function()
     local dir = sim.tmpdir()
-    local s = sim.start{ "--latency", "500ms" }
+    -- every answer is -8: never cached, so only the limits stand between a request and a query
+    local s = sim.start{ "--fail-rate", "1" }
+    sim.write_file(dir .. "/budget.lua",
+      "if qxt.serving then return { serve = { limits = { qps = false, daily_budget = 2 } } } end\n")
+    local srv = start(dir, s, { flow = dir .. "/budget.lua" })
+    finally(function() srv:stop(); s:stop() end)
+    local st, body = srv:verify{ mobile = "13972565391", name = "张三" }
+    assert.equal(200, st)
+    assert.equal(-8, body.code)
+    local head
+    st, body, head = srv:verify{ mobile = "13972565391", name = "张三" }     -- the same pair again
+    assert.equal(429, st)
+    assert.equal("pair_interval", body.limit)
+    assert.matches("Retry%-After: %d+", head)
+    assert.equal(200, (srv:verify{ mobile = "18819079212", name = "曹操" }))
+    st, body, head = srv:verify{ mobile = "13800138000", name = "李四" }      -- a third query today
+    assert.equal(429, st)
+    assert.equal("daily_budget", body.limit)
+    assert.matches("Retry%-After: %d+", head)
+    assert.equal(2, s:stats().requests)
+  end)
+
+  it("asks once for 100 identical requests at once, and answers a repeated request_id without asking", function()
+    local dir = sim.tmpdir()
+    -- long enough for all 100 to arrive while the one query is out
+    local s = sim.start{ "--latency", "3000ms" }
     local srv = start(dir, s)
     finally(function() srv:stop(); s:stop() end)
-    local body = cjson.encode{ mobile = "13972565391", name = "张三" }
-    for i = 1, 20 do
-      assert(os.execute(("curl -s -o %s -H 'Content-Type: application/json' -d %s %s >/dev/null 2>&1 &")
-        :format(q(dir .. "/same" .. i), q(body), q(srv.url .. "/v1/verify"))))
-    end
-    local charged = 0
-    for i = 1, 20 do
+    local N = 100
+    sim.write_file(dir .. "/same.json", cjson.encode{ mobile = "13972565391", name = "张三" })
+    assert(os.execute(("for i in $(seq %d); do curl -s -o %s/same$i -H 'Content-Type: application/json' "
+      .. "--data-binary @%s %s >/dev/null 2>&1 & done"):format(N, q(dir), q(dir .. "/same.json"),
+      q(srv.url .. "/v1/verify"))))
+    local charged, sources = 0, {}
+    for i = 1, N do
       local text = wait_for("answer " .. i, function()
         local t = sim.read_file(dir .. "/same" .. i)
         return t and #t > 0 and t
@@ -352,9 +334,13 @@ if qxt.serving then return { serve = { limits = { qps = 0.01, burst = 4 } } } en
       local b = cjson.decode(text)
       assert.equal("consistent", b.decision)
       if b.charged then charged = charged + 1 end
+      sources[b.source] = (sources[b.source] or 0) + 1
     end
     assert.equal(1, s:stats().requests)
     assert.equal(1, charged)                -- the one request that asked; the rest waited on it
+    assert.same({ provider = N }, sources)  -- none from the cache: they were all in flight at once
+    local _, metrics = srv:call("GET", "/metrics")
+    assert.truthy(metrics:find("\nqxtv_coalesced_total " .. (N - 1) .. "\n", 1, true))
     -- a request_id seen before: its first answer, no query, whatever the pair now
     local st, first = srv:verify{ mobile = "13900000004", name = "王五", request_id = "r-1" }
     assert.equal(200, st)
@@ -462,6 +448,18 @@ describe("qxtv serve on SIGTERM", function()
     assert.equal(N, st.requests)
     assert.equal(0, st.repeated_pairs)
     assert.truthy(has(srv:log(), "SIGTERM"))
+    -- the decision log was flushed before the exit: one line per answer
+    local ids = {}
+    for _, line in ipairs(srv:decisions()) do
+      assert.is_nil(ids[line.decision_id])
+      ids[line.decision_id] = true
+    end
+    for i = 1, N do
+      local body = cjson.decode(sim.read_file(dir .. "/out" .. i))
+      assert.is_true(ids[body.decision_id], "a log line for answer " .. i)
+      ids[body.decision_id] = nil
+    end
+    assert.is_nil(next(ids))
     s:stop()
   end)
 end)

@@ -32,6 +32,24 @@ describe("qxt.file", function()
     assert.are.equal("644", runs.mode(path .. ".link"))
   end
 
+  it("append_private keeps what is there, narrows it to 0600, and refuses a symbolic link", function()
+    local path = dir .. "/log.jsonl"
+    write(path, "old\n")
+    assert(os.execute("chmod 644 " .. path))
+    local f = assert(file.append_private(path))
+    f:write("new\n")
+    f:close()
+    assert.are.equal("old\nnew\n", sim.read_file(path))
+    assert.are.equal("600", runs.mode(path))
+    f = assert(file.append_private(dir .. "/fresh.jsonl"))
+    f:close()
+    assert.are.equal("600", runs.mode(dir .. "/fresh.jsonl"))
+    assert(os.execute("ln -s " .. path .. " " .. dir .. "/link"))
+    local g, err = file.append_private(dir .. "/link")
+    assert.is_nil(g)
+    assert.truthy(err:find("symbolic link", 1, true), err)
+  end)
+
   it("open_private gives a Lua file, new and 0600, whatever was there", function()
     local path = dir .. "/a.txt"
     earlier(path)

@@ -25,8 +25,15 @@ local rules = qxt.route.rules{
 
 -- 3. Online: `qxtv serve %s` loads this file with qxt.serving = true and
 --    takes the decision from here (docs/serve.md): the same cleaning and
---    rules answer POST /v1/verify. Everything below is the batch run.
-if qxt.serving then return { rules = rules, clean = cleaner } end
+--    rules answer POST /v1/verify. Its self_test runs before the rules
+--    serve (at start and on every reload, SIGHUP): unless it returns true
+--    they do not. Everything below is the batch run.
+if qxt.serving then
+  return { rules = rules, clean = cleaner, self_test = function(check)
+    return check({ mobile = "13972565391", name = "李四" }, { code = 0, class = "ok", consistent = false })
+      == "review"
+  end }
+end
 
 -- 4. Where records come from: a CSV with a mobile column (mobile, phone,
 --    手机号, 手机号码, 手机) and a name column (name, 姓名), or a Lua table.

@@ -1,11 +1,17 @@
---- `qxtv serve FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE]`:
+--- `qxtv serve FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE]
+-- [--decision-log FILE] [--shadow CANDIDATE.lua] [--clock-file FILE]`:
 -- the flow's decision as an HTTP service (docs/serve.md). The flow file is
 -- trusted code, loaded as `qxtv run` loads it, with qxt.serving = true: it
 -- returns { rules = qxt.rules{...} or a function, clean = a cleaner } instead
--- of running its batch.
+-- of running its batch (qxt.serve.flow). SIGHUP loads it (and the shadow)
+-- again and reopens the decision log.
 local exit = require("qxt.exit")
+local flow = require("qxt.serve.flow")
 
-local USAGE = "usage: qxtv serve FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE]"
+local USAGE = "usage: qxtv serve FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE]\n"
+  .. "                  [--decision-log FILE|-] [--shadow CANDIDATE.lua] [--clock-file FILE]"
+local VALUED = { listen = true, tokens = true, ["port-file"] = true, ["decision-log"] = true,
+                 shadow = true, ["clock-file"] = true }
 
 local function say(...)
   io.stderr:write("qxtv serve: ", ...)
@@ -18,7 +24,7 @@ local function parse(args)
   while i <= #args do
     local a = args[i]
     local key = a:match("^%-%-([%w-]+)$")
-    if key == "listen" or key == "tokens" or key == "port-file" then
+    if VALUED[key] then
       if not args[i + 1] then return nil, "--" .. key .. " wants a value" end
       o[key] = args[i + 1]
       i = i + 2
@@ -41,27 +47,58 @@ local function parse(args)
   return o
 end
 
---- Loads the flow's decision: a table { rules =, clean = }, or why not.
-local function load_flow(path)
-  local chunk, err = loadfile(path)
-  if not chunk then return nil, err end
-  rawset(qxt, "serving", true)
-  local saved = rawget(_G, "arg")
-  rawset(_G, "arg", { [0] = path })
-  local ok, d = pcall(chunk)
-  rawset(_G, "arg", saved)
-  if not ok then return nil, path .. ": " .. tostring(d) end
-  if type(d) ~= "table" then
-    return nil, path .. " returned no decision: under `qxtv serve` a flow ends with "
-      .. "`if qxt.serving then return { rules = ..., clean = ... } end` before its batch (docs/serve.md)"
+-- Whether two serve tables say the same (plain data: numbers, booleans,
+-- strings, tables).
+local function same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+-- The flow and its shadow, loaded together: both or neither.
+local function load_all(o)
+  local rev, err = flow.load(o.flow)
+  if not rev then return nil, err end
+  if o.shadow then
+    local shadow
+    shadow, err = flow.load(o.shadow)
+    if not shadow then return nil, "shadow: " .. err end
+    rev.shadow = shadow
   end
-  if d.rules ~= nil and type(d.rules) ~= "function" then
-    return nil, path .. ": rules must be qxt.rules{...} or a function (record, result) -> route, rule"
+  return rev
+end
+
+-- SIGHUP: the log reopened, the flow and its shadow loaded again and, when
+-- both load and pass their self_test, swapped in; else the running
+-- revision stays and the log says why.
+local function reloader(o, app, decisions, serve_table)
+  local masked = require("qxt.serve.server").masked
+  return function()
+    if decisions then
+      local ok, err = decisions:reopen()
+      if not ok then say("decision log not reopened (still writing the old file): ", tostring(err)) end
+    end
+    local old = app.rev
+    local rev, err = load_all(o)
+    if rev then
+      local okp, perr = pcall(require("qxt.serve.policy").new, rev.decision.serve)
+      if not okp then rev, err = nil, o.flow .. ": serve: " .. tostring(perr) end
+    end
+    if not rev then
+      app.metrics:reload(false)
+      say(("reload refused, still serving revision %s: %s"):format(old.revision:sub(1, 12), masked(err)))
+      return
+    end
+    if not same(rev.decision.serve, serve_table) then
+      say("the flow's serve table changed: limits, cache and idempotency are set at start; "
+          .. "restart to apply them (the rules reload now)")
+    end
+    app:reload(rev)
+    app.metrics:reload(true)
+    say(("reloaded %s: revision %s (was %s)%s"):format(o.flow, rev.revision:sub(1, 12), old.revision:sub(1, 12),
+      rev.shadow and (", shadow revision " .. rev.shadow.revision:sub(1, 12)) or ""))
   end
-  if d.clean ~= nil and (type(d.clean) ~= "table" or type(d.clean.record) ~= "function") then
-    return nil, path .. ": clean must be a cleaner (qxt.clean.new())"
-  end
-  return d
 end
 
 return function(...)
@@ -71,11 +108,12 @@ return function(...)
     io.stderr:write(USAGE, "\n")
     return exit.USAGE
   end
-  local decision, err = load_flow(o.flow)
-  if not decision then
+  local rev, err = load_all(o)
+  if not rev then
     say(err)
     return exit.FAILED
   end
+  local decision = rev.decision
   local tokens
   if o.tokens then
     tokens, err = require("qxt.serve.tokens").load(o.tokens)
@@ -84,23 +122,41 @@ return function(...)
       return exit.USAGE
     end
   end
+  local clock
+  if o["clock-file"] then
+    clock, err = require("qxt.serve.testclock").open(o["clock-file"])
+    if not clock then
+      say("cannot use the test clock: ", tostring(err))
+      return exit.USAGE
+    end
+    say(("TEST CLOCK: --clock-file %s moves the policy's clock forward (offset %s s); "
+         .. "for tests, not for production (docs/serve.md)"):format(o["clock-file"], clock.offset))
+  end
   -- The flow's `serve` table sets the limits, the cache and idempotency
   -- (docs/serve-policy.md); a bad one stops the start, naming it.
-  local okp, pol = pcall(require("qxt.serve.policy").new, decision.serve)
+  local okp, pol = pcall(require("qxt.serve.policy").new, decision.serve,
+                         clock and function() return clock:now() end or nil)
   if not okp then
     say(o.flow, ": serve: ", tostring(pol))
     return exit.USAGE
   end
-  local _, revision = require("qxt.crypto").sha256_file(o.flow)
+  local decisions
+  decisions, err = require("qxt.serve.decision_log").open(o["decision-log"])
+  if not decisions then
+    say("cannot open the decision log: ", tostring(err))
+    return exit.USAGE
+  end
   local httpd = require("qxt.httpd.core")
   local ok, srv = pcall(httpd.listen, o.host, o.port)
   if not ok then
     say(tostring(srv))
+    decisions:close()
     return exit.FAILED
   end
   local app = require("qxt.serve.app").new{
-    decision = decision, policy = pol, tokens = tokens, revision = revision, apikey = qxt.config().has_apikey,
-    log = function(msg) say(msg) end,
+    flow = rev, policy = pol, tokens = tokens, apikey = qxt.config().has_apikey,
+    log = function(msg) say(msg) end, decisions = decisions,
+    info = clock and function() return { clock_offset_s = clock.offset } end or nil,
   }
   if o["port-file"] then
     local f = assert(io.open(o["port-file"] .. ".tmp", "w"))
@@ -108,7 +164,25 @@ return function(...)
     f:close()
     assert(os.rename(o["port-file"] .. ".tmp", o["port-file"]))
   end
-  say(("serving %s (revision %s) on %s:%d"):format(o.flow, revision:sub(1, 12), o.host, srv:port()))
-  require("qxt.serve.server").run(srv, function(req) return app:handle(req) end, { log = say })
+  -- A server keeps a large, long-lived heap (the cache, the limits' subjects)
+  -- and makes short-lived garbage per request: the generational collector
+  -- leaves the old part alone, so its pauses do not grow with the cache
+  -- (tests/bench/serve.sh: the added p99 at 1,000 req/s fell ~3x).
+  collectgarbage("generational")
+  say(("serving %s (revision %s%s) on %s:%d"):format(o.flow, rev.revision:sub(1, 12),
+    rev.shadow and (", shadow " .. o.shadow .. " revision " .. rev.shadow.revision:sub(1, 12)) or "",
+    o.host, srv:port()))
+  require("qxt.serve.server").run(srv, function(req) return app:handle(req) end, {
+    log = say,
+    hangup = reloader(o, app, decisions, decision.serve),
+    tick = function()
+      decisions:flush()
+      if clock then
+        local msg = clock:poll()
+        if msg then say(msg) end
+      end
+    end,
+  })
+  decisions:close()
   return exit.OK
 end

@@ -1,20 +1,28 @@
 --- qxt.serve.app: what `qxtv serve` answers, one HTTP request at a time.
--- app.new{ decision =, policy =, tokens =, revision =, apikey =, log = } -> app;
--- policy: a qxt.serve.policy (limits, cache, idempotency, coalescing; the
--- defaults when nil); tokens: a qxt.serve.tokens (nil: every caller is
--- "anonymous").
+-- app.new{ flow =, policy =, tokens =, apikey =, log =, decisions =, info = } -> app;
+-- flow: a revision from qxt.serve.flow.load (its `shadow` field, when set,
+-- a second revision run beside it: --shadow); policy: a qxt.serve.policy
+-- (limits, cache, idempotency, coalescing; the defaults when nil); tokens: a
+-- qxt.serve.tokens (nil: every caller is "anonymous"); log(msg): the
+-- operator's log; decisions: a qxt.serve.decision_log (nil: none); info():
+-- extra fields for /readyz. (Also accepted, as before: decision =,
+-- revision = instead of flow =.)
 -- app:handle(req) -> status, headers, body (a JSON text). Runs inside a task,
 -- so verify() waits there like in any flow. The request's personal data go
 -- only into the answer asked for, never into a log line unmasked.
+-- app:reload(rev): the revision new requests run under. A request keeps the
+-- revision it started with to its end (its answer and its log line say
+-- which), so a reload never changes the rules under a request.
 --
 --   GET  /livez       200 while the process runs
 --   GET  /readyz      200 when the rules are loaded, an apikey is set and no
 --                     fatal provider code halted the service; else 503
+--   GET  /metrics     Prometheus' text format (qxt.serve.metrics)
 --   POST /v1/verify   the decision for { mobile, name, request_id?, ... }
 local cjson = require("cjson.safe")
 local codes = require("qxt.codes")
-local mask = require("qxt.mask")
-local route = require("qxt.step.route")
+local flow = require("qxt.serve.flow")
+local masked = require("qxt.serve.server").masked
 
 local _M = {}
 
@@ -40,29 +48,41 @@ local function fail(status, why, extra)
 end
 
 function _M.new(opts)
+  local rev = opts.flow or { decision = opts.decision, revision = opts.revision,
+                             rules = opts.decision.rules, cleaner = opts.decision.clean }
+  rev.cleaner = rev.cleaner or require("qxt.step.clean")
   local self = setmetatable({
-    decision = opts.decision,
-    policy = opts.policy or require("qxt.serve.policy").new(opts.decision.serve),
+    rev = rev,
+    policy = opts.policy or require("qxt.serve.policy").new(rev.decision.serve),
     tokens = opts.tokens,
-    revision = opts.revision,
     apikey = opts.apikey,
     log = opts.log or function() end,
+    decisions = opts.decisions,
+    info = opts.info,
     halted = nil,             -- the reason, once a fatal provider code came
     verify = opts.verify or verify,
     metrics = require("qxt.serve.metrics").new(),
     inflight = 0,
   }, App)
-  self.cleaner = opts.decision.clean or require("qxt.step.clean")
   return self
 end
 
+--- app:reload(rev): new requests run under rev (see the header).
+function App:reload(rev)
+  self.rev = rev
+end
+
 function App:readiness()
-  local rules = self.decision ~= nil
+  local rev = self.rev
+  local rules = rev ~= nil and rev.decision ~= nil
   local ok = rules and self.apikey and not self.halted
-  return ok and true or false, {
+  local t = {
     ready = ok and true or false, rules = rules, apikey = self.apikey and true or false,
-    halted = self.halted or cjson.null, revision = self.revision,
+    halted = self.halted or cjson.null, revision = rev.revision,
+    shadow = rev.shadow and rev.shadow.revision or nil,
   }
+  for k, v in pairs(self.info and self.info() or {}) do t[k] = v end
+  return ok and true or false, t
 end
 
 local function decision_id()
@@ -70,31 +90,67 @@ local function decision_id()
   return crypto.hex(crypto.random(12))
 end
 
---- The answer a decision gets: the route and its rule from the flow's
---- rules, falling back to the default outcomes (qxt.route).
-function App:decide(record, result)
-  local name, rule
-  local rules = self.decision.rules
-  if rules then name, rule = rules(record, result) end
-  if name == nil then name, rule = route.outcome(result) end
-  return name, rule
-end
-
 local function opt(v) if v == nil then return cjson.null end return v end
 
-function App:answer(record, result, source, age_s, coalesced)
-  local decision, rule = self:decide(record, result)
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+-- The shadow's decision on the same record and answer: never the
+-- response's, never an error of the request's (counted and logged).
+function App:shadow(rev, record, result, decision, line)
+  local ok, sd, sr = pcall(flow.decide, rev.shadow, copy(record), result)
+  if not ok then
+    self.metrics:shadow("error")
+    line.shadow_error = true
+    self.log("shadow " .. rev.shadow.path .. ": rules raised: " .. masked(sd))
+    return
+  end
+  if sd == decision then
+    self.metrics:shadow("agree")
+    return
+  end
+  self.metrics:shadow("disagree", decision, sd)
+  line.shadow_decision, line.shadow_rule = sd, sr
+  line.shadow_revision = rev.shadow.revision
+end
+
+-- The decision and its answer, under the request's own revision; one line
+-- in the decision log.
+function App:answer(rev, record, result, source, age_s, coalesced, line)
+  local ok, decision, rule = pcall(flow.decide, rev, record, result)
+  if not ok then
+    line.http_status, line.error = 500, "rules raised"
+    self:write(line)
+    error(decision, 0)
+  end
   -- Charged to this request only when it made the query itself.
   local own = source == "provider" and not coalesced
   local charged = own and result.code ~= nil and codes.charged(result.code) or false
   self.metrics:decision(decision, rule, result.code)
+  line.decision, line.rule, line.source, line.charged = decision, rule, source, charged and true or false
+  if rev.shadow then self:shadow(rev, record, result, decision, line) end
+  local id = line.decision_id
+  line.http_status = 200
+  self:write(line)
   return reply(200, {
-    decision_id = decision_id(), decision = decision, rule = rule,
+    decision_id = id, decision = decision, rule = rule,
     code = opt(result.code), class = result.class, status = opt(result.status),
     area = opt(result.area), isp = opt(result.isp), source = source, age_s = age_s or 0,
     charged = charged and true or false,
     possibly_charged = own and result.possibly_charged and true or false,
+    revision = rev.revision,
   })
+end
+
+-- One decision log line, with the time the request took.
+function App:write(line)
+  if not self.decisions then return end
+  line.latency_ms = math.floor((qxt.now() - line.t0) * 1e6 + 0.5) / 1000
+  line.t0 = nil
+  self.decisions:write(line)
 end
 
 local function is_json(ct)
@@ -113,6 +169,9 @@ local function refusal(status, limit, retry_after)
 end
 
 function App:verify_request(req)
+  local t0 = qxt.now()
+  -- The revision this request runs under, to its end, whatever a reload does.
+  local rev = self.rev
   local policy = self.policy
   local caller, why = "anonymous", nil
   if self.tokens then caller, why = self.tokens:check(req.headers.authorization) end
@@ -140,7 +199,7 @@ function App:verify_request(req)
   -- The record the rules see: the request's fields, cleaned as batch cleans.
   local record = {}
   for k, v in pairs(body) do if v ~= cjson.null then record[k] = v end end
-  local ok, reason, field = self.cleaner.record(record)
+  local ok, reason, field = rev.cleaner.record(record)
   if not ok then return fail(400, reason, { field = field }) end
   if self.halted then return fail(503, "halted: " .. self.halted) end
   if not self.apikey then return fail(503, "no apikey: set QXT_APIKEY or pass --apikey-file FILE") end
@@ -155,14 +214,20 @@ function App:verify_request(req)
       return r
     end)
   if not result then return refusal(source, age_s, coalesced) end
+  -- The log line: masked (decision_log masks mobile and name), no token.
+  local line = { t0 = t0, decision_id = decision_id(), caller = caller, revision = rev.revision,
+                 mobile = m, name = n, code = opt(result.code), class = result.class,
+                 status = opt(result.status), source = source,
+                 provider_ms = source == "provider" and not coalesced and result.latency_ms or nil,
+                 ts = os.date("!%Y-%m-%dT%H:%M:%SZ") }
   if result.class == "account" then
     self.halted = ("%s %s"):format(tostring(result.code), tostring(result.reason))
     self.log(("halted: provider code %s; /v1/verify answers 503 until restarted"):format(result.code))
+    line.http_status, line.error = 503, "halted"
+    self:write(line)
     return fail(503, "halted: " .. self.halted)
   end
-  self.log(("decision caller=%s mobile=%s name=%s code=%s class=%s source=%s"):format(
-    caller, mask.mobile(record.mobile), mask.name(record.name), tostring(result.code), result.class, source))
-  return self:answer(record, result, source, age_s, coalesced)
+  return self:answer(rev, record, result, source, age_s, coalesced, line)
 end
 
 --- handle(req) -> status, headers, body, counted in /metrics by route (a

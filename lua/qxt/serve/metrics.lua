@@ -6,6 +6,8 @@
 --   m:request("/v1/verify", 200)
 --   m:decision("consistent", "match", 0)
 --   m:provider(result)                       -- latency, possibly charged
+--   m:shadow("disagree", "consistent", "review")  -- --shadow: agree | disagree | error
+--   m:reload(true)                           -- SIGHUP: a reload done (true) or refused
 --   m:render(policy:counters(), inflight)    --> the page
 local _M = {}
 
@@ -17,7 +19,8 @@ local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 }
 
 function _M.new()
   return setmetatable({ requests = {}, decisions = {}, buckets = {}, latency_sum = 0,
-                        latency_count = 0, possibly_charged = 0 }, Metrics)
+                        latency_count = 0, possibly_charged = 0,
+                        shadow_outcomes = {}, disagreements = {}, reloads = {} }, Metrics)
 end
 
 -- A label value as the format wants it: \, " and newlines escaped.
@@ -46,6 +49,20 @@ function Metrics:provider(result)
     if s <= b then self.buckets[i] = (self.buckets[i] or 0) + 1 end
   end
   if result.possibly_charged then self.possibly_charged = self.possibly_charged + 1 end
+end
+
+--- The shadow's verdict on one answer: "agree", "disagree" (with the live
+-- and the shadow's decision, both route names) or "error" (its rules raised).
+function Metrics:shadow(outcome, decision, shadow_decision)
+  bump(self.shadow_outcomes, outcome)
+  if outcome == "disagree" then
+    bump(self.disagreements, tostring(decision) .. "\0" .. tostring(shadow_decision))
+  end
+end
+
+--- One SIGHUP handled: the new revision serves (true) or the old one stays.
+function Metrics:reload(done)
+  bump(self.reloads, done and "ok" or "failed")
 end
 
 local function sorted_keys(t)
@@ -92,6 +109,22 @@ function Metrics:render(counters, inflight)
   add("qxtv_possibly_charged_total ", self.possibly_charged)
   family("qxtv_requests_in_flight", "gauge", "HTTP requests being handled now.")
   add("qxtv_requests_in_flight ", inflight or 0)
+  family("qxtv_reloads_total", "counter", "SIGHUP reloads of the flow, by result (ok, failed: the old rules stay).")
+  for _, k in ipairs(sorted_keys(self.reloads)) do
+    add('qxtv_reloads_total{result="', label(k), '"} ', self.reloads[k])
+  end
+  family("qxtv_shadow_total", "counter",
+         "Answers the --shadow rules decided too, by outcome (agree, disagree, error).")
+  for _, k in ipairs(sorted_keys(self.shadow_outcomes)) do
+    add('qxtv_shadow_total{outcome="', label(k), '"} ', self.shadow_outcomes[k])
+  end
+  family("qxtv_shadow_disagreements_total", "counter",
+         "Answers where the --shadow rules chose another decision, by both decisions.")
+  for _, k in ipairs(sorted_keys(self.disagreements)) do
+    local d, sd = k:match("^(.-)%z(.*)$")
+    add('qxtv_shadow_disagreements_total{decision="', label(d), '",shadow_decision="', label(sd), '"} ',
+        self.disagreements[k])
+  end
   family("qxtv_provider_latency_seconds", "histogram", "Latency of the provider queries this process made.")
   for i, b in ipairs(BUCKETS) do
     add('qxtv_provider_latency_seconds_bucket{le="', b, '"} ', self.buckets[i] or 0)

@@ -4,8 +4,13 @@
 -- personal data masked. SIGINT or SIGTERM stops accepting, lets the requests
 -- in flight finish, then returns.
 --
---   server.run(srv, handle, { log =, grace = 30 }) -- srv from qxt.httpd.core.listen
---   handle(req) -> status, headers, body
+--   server.run(srv, handle, { log =, grace = 30, hangup =, tick = })
+--     srv from qxt.httpd.core.listen; handle(req) -> status, headers, body
+--     hangup()  called (in a task of its own) after SIGHUP, once for any
+--               number of signals since the last call; nil: SIGHUP is not
+--               caught (it ends the process, as by default)
+--     tick()    called every ~50 ms while serving, and once after the last
+--               request is answered (e.g. to flush a log)
 local mask = require("qxt.mask")
 local signal = require("qxt.signal")
 
@@ -40,10 +45,22 @@ function _M.run(srv, handle, opts)
   opts = opts or {}
   local log = opts.log or function(msg) io.stderr:write("qxtv serve: ", msg, "\n") end
   signal.catch(opts.grace or 30)
+  if opts.hangup then signal.catch_hangup() end
+  local tick = opts.tick or function() end
   qxt.spawn(function()
     local sig
+    local seen = 0
     repeat
       qxt.sleep(0.05)
+      -- A reload runs here, between polls: two SIGHUPs during one reload
+      -- are one more reload, never lost and never run at once.
+      local n = opts.hangup and signal.hangups() or 0
+      if n ~= seen then
+        seen = n
+        local ok, err = pcall(opts.hangup)
+        if not ok then log("reload failed: " .. masked(err)) end
+      end
+      tick()
       sig = signal.interrupted()
     until sig
     log(("%s: not accepting any more; finishing %d request(s) in flight"):format(sig, srv:inflight()))
@@ -56,6 +73,7 @@ function _M.run(srv, handle, opts)
   end
   while srv:inflight() > 0 do qxt.sleep(0.01) end
   srv:close()
+  tick()
   signal.release()
   log("stopped")
 end
