@@ -1,8 +1,9 @@
 --- qxt.diff: where the rows of one run went compared with another's, from
 -- their output directories (one CSV per destination: consistent.csv,
--- approve.csv, ...). Rows are matched by the input row number the engine
--- writes on every output row (column `row`, or `qxt_row` when the input had
--- a `row` of its own) or by a key column of the input (`key`).
+-- approve.csv, ...; or, from `--format xlsx`, results.xlsx with a sheet per
+-- destination). Rows are matched by the input row number the engine writes
+-- on every output row (column `row`, or `qxt_row` when the input had a `row`
+-- of its own) or by a key column of the input (`key`).
 --
 --   local d = assert(diff.compare("out-june", "out-replay", { key = "申请编号" }))
 --   d.moves[from][to] -> rows; d.examples[from .. "\0" .. to] -> up to 3, masked
@@ -23,8 +24,9 @@ _M.EXAMPLES = 3
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
---- The CSV files of a run's output directory, sorted: { {name, path}... }
---- or nil, message.
+--- The outputs of a run's directory, sorted by destination: { {name, path,
+--- sheet}... } or nil, message. The CSV files (one per destination); with
+--- none, the sheets of DIR/results.xlsx (`--format xlsx`) but its summary.
 local function outputs(dir)
   local f = io.open(dir .. "/.", "rb")
   if not f then return nil, ("%s: not a directory of run outputs"):format(dir) end
@@ -35,9 +37,55 @@ local function outputs(dir)
     list[#list + 1] = { name = path:match("([^/]+)%.csv$"), path = path }
   end
   p:close()
+  if #list == 0 then
+    local book_path = dir .. "/results.xlsx"
+    local probe = io.open(book_path, "rb")
+    if probe then
+      probe:close()
+      local book, err = require("qxt.xlsx.core").open(book_path)
+      if not book then return nil, ("%s: %s"):format(book_path, err) end
+      for _, sheet in ipairs(book:sheets()) do
+        if sheet ~= "summary" then list[#list + 1] = { name = sheet, path = book_path, sheet = sheet } end
+      end
+      book:close()
+    end
+  end
   table.sort(list, function(a, b) return a.name < b.name end)
-  if #list == 0 then return nil, ("%s: no output files (*.csv) in it"):format(dir) end
+  if #list == 0 then return nil, ("%s: no output files (*.csv or results.xlsx) in it"):format(dir) end
   return list
+end
+
+--- A reader of one output: header() -> names, rows() -> iterator of
+--- { [column] = text }, close(). CSV through qxt.csv; a workbook's sheet
+--- through the same reader as xlsx input (cells as the input reads them).
+local function open_output(file)
+  if not file.sheet then return csv.open(file.path, { columns = false, encoding = "utf-8" }) end
+  local xcore = require("qxt.xlsx.core")
+  local cell_text = require("qxt.source.xlsx").cell_text
+  local book, err = xcore.open(file.path, file.sheet)
+  if not book then return nil, ("%s (sheet %s): %s"):format(file.path, file.sheet, err) end
+  local date1904 = book:date1904()
+  local function row_of()
+    local line, cells, kinds, last = book:next()
+    if not line then return nil end
+    local t = {}
+    for i = 1, last do t[i] = cells[i] and cell_text(cells[i], kinds and kinds[i], date1904) or "" end
+    return t
+  end
+  local header = row_of() or {}
+  return {
+    header = function() return header end,
+    rows = function()
+      return function()
+        local t = row_of()
+        if not t then return nil end
+        local row = {}
+        for i, h in ipairs(header) do row[h] = t[i] or "" end
+        return row
+      end
+    end,
+    close = function() book:close() end,
+  }
 end
 
 -- Reads every output of dir; calls each(key, dest, rule, reason, mobile, name) per row.
@@ -47,7 +95,7 @@ local function read_run(dir, key_column, each)
   local dests = {}
   for _, file in ipairs(files) do
     dests[#dests + 1] = file.name
-    local reader, rerr = csv.open(file.path, { columns = false, encoding = "utf-8" })
+    local reader, rerr = open_output(file)
     if not reader then return nil, rerr end
     local header = reader:header() or {}
     local has = {}
@@ -55,8 +103,8 @@ local function read_run(dir, key_column, each)
     local key = key_column or (has.qxt_row and "qxt_row") or "row"
     if not has[key] then
       reader:close()
-      return nil, ("%s: no column '%s'%s"):format(file.path, key,
-        key_column and "" or " (not an output of qxtv? give --key COLUMN)")
+      return nil, ("%s: no column '%s'%s"):format(file.sheet and (file.path .. " (sheet " .. file.sheet .. ")")
+        or file.path, key, key_column and "" or " (not an output of qxtv? give --key COLUMN)")
     end
     local rule = has.qxt_rule and "qxt_rule" or "rule"
     local reason = has.qxt_reason and "qxt_reason" or "reason"

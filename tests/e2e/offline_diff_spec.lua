@@ -205,6 +205,21 @@ return {
     assert.matches("--rules", err, 1, true)
   end)
 
+  it("diffs a --format xlsx replay against a CSV run: the same rows moved", function()
+    s:reset()
+    local _, err, status = verify_csv(dir .. "/in.csv", dir .. "/rx", "--offline --reuse-from " .. dir
+                                      .. "/a/journal.sqlite --rules " .. dir .. "/rules.lua --format xlsx")
+    assert.are.equal(0, status, err)
+    assert.are.equal(0, s:stats().requests)
+    assert.is_nil(io.open(dir .. "/rx/unverified.csv"))
+    local out, derr, dstatus = sim.run(("%s diff %s/a %s/rx"):format(sim.qxtv(), dir, dir))
+    assert.are.equal(0, dstatus, derr)
+    assert.matches(("%d rows in the same destination, 8 moved"):format(ROWS - 8), out, 1, true)
+    assert.matches("consistent -> unverified: 8 row(s)", out, 1, true)
+    assert.matches("row 3 170****5678 周*: rule 'match' -> 'virtual operator'", out, 1, true)
+    assert.is_nil(out:find("summary", 1, true))
+  end)
+
   it("needs --reuse-from (exit 2, nothing sent)", function()
     s:reset()
     local _, err, status = verify_csv(dir .. "/in.csv", dir .. "/c", "--offline")
