@@ -6,7 +6,7 @@
 --            [--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME]
 --            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S]
 --            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]
---            [--resend-possibly-charged N]
+--            [--resend-possibly-charged N] [--order input|arrival] [--order-window ROWS]
 --
 -- Every answer is journaled (DIR/journal.sqlite) before its row is written;
 -- after a crash, a halt or Ctrl-C, --resume rewrites the outputs from the
@@ -16,6 +16,10 @@
 -- A query sent whole that got no answer (a timeout after sending, a reset,
 -- an unreadable body) may have been charged: it is sent again at most
 -- --resend-possibly-charged times (default 1, 0 for never).
+-- Each output lists its rows in input order (--order input, the default;
+-- rows held back by a slow one wait in memory, --order-window rows, then
+-- in a private nameless file in DIR); --order arrival writes them as they
+-- are answered.
 -- One run at a time per DIR (DIR/.qxtv.lock) and per journal: a second
 -- one stops at once, before it sends or writes anything (exit status 2).
 -- Every file written is mode 0600.
@@ -23,7 +27,7 @@ local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--c
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
               "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS] " ..
-              "[--resend-possibly-charged N]"
+              "[--resend-possibly-charged N] [--order input|arrival] [--order-window ROWS]"
 
 local function usage(msg)
   io.stderr:write("verify_csv: ", msg, "\n", USAGE, "\n")
@@ -31,9 +35,9 @@ local function usage(msg)
 end
 
 -- Options, in the order a person reads them.
-local opts = { out = "out", concurrency = 32, encoding = "auto", resend_possibly_charged = 1 }
+local opts = { out = "out", concurrency = 32, encoding = "auto", resend_possibly_charged = 1, order = "input" }
 local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", max_age = "number",
-                  progress_every = "number", resend_possibly_charged = "integer" }
+                  progress_every = "number", resend_possibly_charged = "integer", order_window = "integer" }
 local ZERO_OK = { resend_possibly_charged = true }
 local i, input = 1, nil
 while i <= #arg do
@@ -53,8 +57,11 @@ while i <= #arg do
       end
       v = n
     elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
-                or key == "report" or key == "journal" or key == "reuse_from") then
+                or key == "report" or key == "journal" or key == "reuse_from" or key == "order") then
       usage("unknown option --" .. key:gsub("_", "-"))
+    end
+    if key == "order" and v ~= "input" and v ~= "arrival" then
+      usage("--order wants input or arrival, not '" .. v .. "'")
     end
     opts[key] = v
     i = i + 1
@@ -144,6 +151,8 @@ local summary = qxt.flow{
   quiet = opts.quiet,
   progress_interval = opts.progress_every,   -- seconds between lines when stderr is not a terminal
   journal = journal,
+  order = opts.order,                 -- rows held back wait beside the outputs
+  order_window = opts.order_window, order_dir = opts.out,
 }
 if journal then journal:close() end
 

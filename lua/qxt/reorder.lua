@@ -348,7 +348,8 @@ end
 
 --- What the summary says: rows held at most, rows that went to disk, rows skipped.
 function Stage:report()
-  return { mode = "input", held_peak = self.held_peak, spilled = self.spilled, spills = self.spills, skipped = self.skipped }
+  return { mode = "input", held_peak = self.held_peak, spilled = self.spilled, spills = self.spills,
+           skipped = self.skipped }
 end
 
 return _M

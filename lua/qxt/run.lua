@@ -272,7 +272,10 @@ end
 --- One row done (routed now unless it was), counted and shown; written now,
 --- or once every row read before it is (qxt.reorder).
 function Run:finish(record, result, duplicate, sink, name, rule)
-  if not sink then _, name, rule = self:route(record, result) end
+  if not sink then
+    local _
+    _, name, rule = self:route(record, result)
+  end
   -- Duplicate rows share one answer: what is theirs alone goes in a view.
   local view = row.view(record, result, rule, duplicate)
   local stage = self.reorder
