@@ -55,33 +55,67 @@ local mtype = math.type
 local T_STR, T_INT, T_NUM, T_TRUE, T_FALSE, T_TABLE = 1, 2, 3, 4, 5, 6
 local MAX_DEPTH = 16
 
-local function encode(out, v, depth)
-  local t = type(v)
-  if t == "string" then
-    out[#out + 1] = pack("<Bs4", T_STR, v)
-  elseif t == "number" then
-    if mtype(v) == "integer" then out[#out + 1] = pack("<Bj", T_INT, v)
-    else out[#out + 1] = pack("<Bn", T_NUM, v) end
-  elseif t == "boolean" then
-    out[#out + 1] = pack("B", v and T_TRUE or T_FALSE)
-  elseif t == "table" and depth < MAX_DEPTH then
-    local at, n = #out + 1, 0
-    out[at] = ""
-    for k, x in next, v do
+-- Appends v's bytes to out (out.n pieces so far). An entry with a string
+-- key, the common case, is one pack (two for a table value).
+local PAIR = { string = "<Bs4Bs4", integer = "<Bs4Bj", float = "<Bs4Bn" }
+local TAG = { string = T_STR, integer = T_INT, float = T_NUM }
+
+local encode
+
+local function encode_table(out, v, depth)
+  local n, count = out.n + 1, 0
+  out[n] = ""
+  out.n = n
+  for k, x in next, v do
+    if type(k) == "string" then
+      local m = out.n + 1
+      local tx = type(x)
+      if tx == "number" then tx = mtype(x) end
+      local fmt = PAIR[tx]
+      if fmt then
+        out[m] = pack(fmt, T_STR, k, TAG[tx], x)
+        out.n = m
+      elseif tx == "boolean" then
+        out[m] = pack("<Bs4B", T_STR, k, x and T_TRUE or T_FALSE)
+        out.n = m
+      else
+        out[m] = pack("<Bs4", T_STR, k)
+        out.n = m
+        encode(out, x, depth + 1)
+      end
+    else
       encode(out, k, depth + 1)
       encode(out, x, depth + 1)
-      n = n + 1
     end
-    out[at] = pack("<BI4", T_TABLE, n)
+    count = count + 1
+  end
+  out[n] = pack("<BI4", T_TABLE, count)
+end
+
+function encode(out, v, depth)
+  local t = type(v)
+  if t == "table" and depth < MAX_DEPTH then return encode_table(out, v, depth) end
+  local n = out.n + 1
+  if t == "string" then
+    out[n] = pack("<Bs4", T_STR, v)
+  elseif t == "number" then
+    if mtype(v) == "integer" then out[n] = pack("<Bj", T_INT, v)
+    else out[n] = pack("<Bn", T_NUM, v) end
+  elseif t == "boolean" then
+    out[n] = pack("B", v and T_TRUE or T_FALSE)
   else
     error(("qxt.reorder: a row holding a %s cannot wait on disk (order = \"arrival\" writes it "
            .. "as it comes)"):format(t == "table" and "table nested too deep" or t), 0)
   end
+  out.n = n
 end
 
+local byte = string.byte
+
+-- The value at s[pos] (its tag first); returns it and the position after.
 local function decode(s, pos)
-  local tag
-  tag, pos = unpack("B", s, pos)
+  local tag = byte(s, pos)
+  pos = pos + 1
   if tag == T_STR then return unpack("<s4", s, pos) end
   if tag == T_INT then return unpack("<j", s, pos) end
   if tag == T_NUM then return unpack("<n", s, pos) end
@@ -92,8 +126,16 @@ local function decode(s, pos)
   local t = {}
   for _ = 1, n do
     local k, v
-    k, pos = decode(s, pos)
-    v, pos = decode(s, pos)
+    if byte(s, pos) == T_STR then
+      local vtag
+      k, vtag, pos = unpack("<s4B", s, pos + 1)
+      if vtag == T_STR then v, pos = unpack("<s4", s, pos)
+      elseif vtag == T_INT then v, pos = unpack("<j", s, pos)
+      else v, pos = decode(s, pos - 1) end
+    else
+      k, pos = decode(s, pos)
+      v, pos = decode(s, pos)
+    end
     t[k] = v
   end
   return t, pos
@@ -118,7 +160,7 @@ end
 
 -- One framed row: length, then position, sink name, record, view.
 local function frame(n, record, view, name)
-  local out = { pack("<j", n) }
+  local out = { pack("<j", n), n = 1 }
   encode(out, name, 0)
   encode(out, record, 0)
   encode(out, flat(view), 0)
