@@ -2,7 +2,7 @@
 -- bounded memory, whatever order the answers come back in.
 --
 --   local stage = reorder.new{ write = function(record, view, name) ... end,
---                              window = 10000, dir = "out" }
+--                              window = 10000, dir = "out", pause = qxt.sleep }
 --   stage:put(n, record, view, name)   -- n: the record's position, 1, 2, 3, ...
 --   local ok, err = stage:close()      -- the rest, in order; the spill file closed
 --
@@ -14,8 +14,11 @@
 -- error) leaves a gap that is skipped, so nothing waiting is lost. A write()
 -- that raises stops the stage: put() raises it, later put()s drop their rows
 -- (the run has failed and said so once) and close() writes nothing more.
--- put() may be called while write() is running (a callback that yields):
--- the row is held and written by the loop already running, in its turn.
+-- put() may be called while write() is running (a callback that yields),
+-- or while the stage pauses: the row is held and written by the loop
+-- already running, in its turn. With `pause`, a long catch-up (the rows
+-- behind a late one, thousands at once) calls pause(0) every PAUSE_EVERY
+-- rows, so that the event loop goes on serving answers meanwhile.
 --
 -- Why a window that spills, and not "write in arrival order to a temporary
 -- file and sort it at the end" (measured in docs/performance.md, "Input
@@ -43,6 +46,7 @@ local _M = {}
 
 _M.WINDOW = 10000          -- rows waiting in memory before they spill
 local CHUNK = 16 * 1024    -- bytes read at a time from a run being merged
+local PAUSE_EVERY = 256    -- rows written in one go before the loop gets a turn
 
 local pack, unpack, concat, sort = string.pack, string.unpack, table.concat, table.sort
 local mtype = math.type
@@ -174,7 +178,8 @@ local Stage = {}
 Stage.__index = Stage
 
 --- new{ write = fn(record, view, name), window = rows (default WINDOW),
---- dir = where the spill file goes (default $TMPDIR or /tmp) } -> stage
+--- dir = where the spill file goes (default $TMPDIR or /tmp), pause = an
+--- optional fn(seconds) that yields to the loop (qxt.sleep) } -> stage
 function _M.new(opts)
   if type(opts) ~= "table" or type(opts.write) ~= "function" then
     error("qxt.reorder.new wants { write = function(record, view, name) }", 2)
@@ -184,7 +189,7 @@ function _M.new(opts)
     error("qxt.reorder: window must be a whole number of rows, at least 1", 2)
   end
   return setmetatable({
-    write = opts.write, window = window, dir = opts.dir,
+    write = opts.write, window = window, dir = opts.dir, pause = opts.pause,
     next = 1,            -- the position of the next row to write
     held = {}, count = 0, -- rows waiting in memory, by position
     heads = {},          -- run being merged, by the position of its next row
@@ -288,8 +293,12 @@ end
 -- Writes every row that is next, from memory or from a run, until a row
 -- that has not come yet.
 function Stage:_drain()
-  local heads = self.heads
+  local heads, pause, written = self.heads, self.pause, 0
   while true do
+    if pause then
+      written = written + 1
+      if written % PAUSE_EVERY == 0 then pause(0) end
+    end
     local n = self.next
     local held = self.held        -- (a spill while write() yielded makes a new one)
     local h = held[n]

@@ -240,7 +240,7 @@ function _M.new(opts)
   -- rows to the sinks in input order: each record's position as read
   if (opts.order or "input") == "input" then
     self.position = {}
-    self.reorder = reorder.new{ window = opts.order_window, dir = opts.order_dir,
+    self.reorder = reorder.new{ window = opts.order_window, dir = opts.order_dir, pause = qxt.sleep,
                                 write = function(record, view, name) self:write(record, view, name) end }
   end
   return self

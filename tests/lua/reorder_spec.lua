@@ -101,21 +101,22 @@ describe("qxt.reorder", function()
     assert.are.equal(29, stage:report().spills)
   end)
 
-  it("keeps rows put while write() yields, and writes them in their turn", function()
+  it("keeps rows put while write() yields or the stage pauses, and writes them in their turn", function()
     local got = {}
     local stage
-    stage = reorder.new{ window = 4, write = function(rec)
+    stage = reorder.new{ window = 50, pause = qxt.sleep, write = function(rec)
       got[#got + 1] = rec.seq
-      if rec.seq % 3 == 0 then qxt.sleep(0.001) end
+      if rec.seq % 3 == 0 then qxt.sleep(0.0001) end
     end }
     local tasks = {}
-    local order = arrival(200, 3)
+    local order = arrival(3000, 3)
     for i, n in ipairs(order) do
       tasks[i] = qxt.spawn(function() qxt.sleep((i % 7) / 1000); stage:put(n, record(n), view(n), "s") end)
     end
     qxt.wait(tasks)
     assert(stage:close())
-    assert.are.same(iota(200), got)
+    assert.are.same(iota(3000), got)
+    assert.is_true(stage:report().spilled > 0)
   end)
 
   it("skips a row that never came at close, writing everything after it", function()
