@@ -158,6 +158,37 @@ describe("qxt.reorder", function()
     stage:close()
   end)
 
+  it("is what qxt.flow does unless told order = \"arrival\"; bad options are refused", function()
+    local function flow(order)
+      local seen = {}
+      local records = {}
+      for i = 1, 300 do records[i] = { mobile = "12345", name = "张三", id = i } end
+      -- every row rejected by cleaning, the odd ones only after a pause:
+      -- as they come, rows arrive out of order
+      local cleaner = { record = function(r)
+        if r.id % 2 == 1 then qxt.sleep(0.002) end
+        return false, "not a mobile"
+      end }
+      local summary = qxt.flow{ source = records, concurrency = 8, quiet = true, clean = cleaner, order = order,
+                                order_window = 5,
+                                sinks = { invalid = { write = function(_, _, _) return true end } },
+                                on_result = function(r) seen[#seen + 1] = r.id end }
+      return seen, summary
+    end
+    local seen, summary = flow(nil)
+    assert.are.same(iota(300), seen)
+    assert.are.equal("input", summary.order.mode)
+    assert.is_true(summary.order.spilled > 0)
+    seen, summary = flow("arrival")
+    assert.are.equal(300, #seen)
+    assert.are_not.same(iota(300), seen)
+    assert.are.equal("arrival", summary.order.mode)
+    for _, bad in ipairs{ { order = "sideways" }, { order_window = 0 }, { order_window = 1.5 }, { order_dir = 7 } } do
+      bad.source, bad.sinks = {}, {}
+      assert.has_error(function() qxt.flow(bad) end)
+    end
+  end)
+
   it("spills to a file of mode 0600 that has no name, in the directory given", function()
     local dir = sim.tmpdir()
     local stage = collecting{ window = 2, dir = dir }
