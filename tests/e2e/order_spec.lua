@@ -114,6 +114,7 @@ describe("results in input order", function()
     sim.write_file(flow, FLOW)
     local s = sim.start{ "--people", people, "--latency", "3ms", "--jitter", "3ms", "--fail-rate", "0.05",
                          "--seed", "7" }
+    finally(function() s:stop() end)   -- also when an assertion fails
     local got = {}
     for _, order in ipairs{ "input", "arrival" } do
       local out = dir .. "/kinds-" .. order
@@ -160,6 +161,7 @@ describe("results in input order", function()
   it("verify_csv: input order by default, rows that end early included; arrival order on request", function()
     local s = sim.start{ "--people", people, "--latency", "3ms", "--jitter", "3ms", "--fail-rate", "0.05",
                          "--seed", "11" }
+    finally(function() s:stop() end)   -- also when an assertion fails
     local _, err, status = sim.run(command(input, dir .. "/default"), { QXT_ENDPOINT = s.endpoint })
     assert.are.equal(0, status, err)
     local sorted, where = csv_outputs(dir .. "/default", input)
@@ -196,6 +198,7 @@ describe("results in input order", function()
     assert(os.execute("mkdir -p " .. big))
     local input2, people2 = make_input(big, 20000)
     local s = sim.start{ "--people", people2, "--latency", "2ms", "--jitter", "2ms", "--fail-rate", "0.03" }
+    finally(function() s:stop() end)   -- also when an assertion fails
     local out = big .. "/out"
     local h = runs.start(command(input2, out), s.endpoint, big)
     -- killed once some rows are out, long before the end
@@ -222,6 +225,7 @@ describe("results in input order", function()
   it("spills rows held back by a slow one to a file of mode 0600 with no name, gone afterwards", function()
     -- one answer in 100 takes 1.5 s: the rows after it wait, 20 in memory, the rest on disk
     local s = sim.start{ "--people", people, "--slow-rate", "0.01", "--slow", "1500ms", "--seed", "5" }
+    finally(function() s:stop() end)   -- also when an assertion fails
     local out = dir .. "/spill"
     local h = runs.start(command(input, out, "--order-window 20"), s.endpoint, dir)
     local seen
