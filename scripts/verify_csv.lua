@@ -8,7 +8,7 @@
 --            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL [--max-age AGES]]
 --            [--offline] [--rules FILE] [--resend-possibly-charged N]
 --            [--abort-if 'rate(METRIC) > X']... [--min-samples N] [--no-thresholds]
---            [--sheet NAME] [--format csv|xlsx]
+--            [--sheet NAME] [--format csv|xlsx] [--order input|arrival] [--order-window ROWS]
 --
 -- INPUT may be an Excel workbook (.xlsx, told by its content): its first
 -- sheet, or --sheet NAME, is read as a CSV would be (qxt.source.xlsx).
@@ -33,6 +33,10 @@
 -- A query sent whole that got no answer (a timeout after sending, a reset,
 -- an unreadable body) may have been charged: it is sent again at most
 -- --resend-possibly-charged times (default 1, 0 for never).
+-- Each output lists its rows in input order (--order input, the default;
+-- rows held back by a slow one wait in memory, --order-window rows, then
+-- in a private nameless file in DIR); --order arrival writes them as they
+-- are answered.
 -- One run at a time per DIR (DIR/.qxtv.lock) and per journal: a second
 -- one stops at once, before it sends or writes anything (exit status 2).
 -- Every file written is mode 0600.
@@ -41,7 +45,8 @@ local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--c
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
               "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL [--max-age AGES]] " ..
               "[--offline] [--rules FILE] [--resend-possibly-charged N] [--abort-if 'rate(METRIC) > X']... " ..
-              "[--min-samples N] [--no-thresholds] [--sheet NAME] [--format csv|xlsx]"
+              "[--min-samples N] [--no-thresholds] [--sheet NAME] [--format csv|xlsx] " ..
+              "[--order input|arrival] [--order-window ROWS]"
 
 -- What must hold, or the run stops before it pays for more (docs/flows.md,
 -- "Thresholds"): a third of the numbers unknown to the carrier, a fifth
@@ -55,9 +60,10 @@ local function usage(msg)
 end
 
 -- Options, in the order a person reads them.
-local opts = { out = "out", concurrency = 32, encoding = "auto", resend_possibly_charged = 1 }
+local opts = { out = "out", concurrency = 32, encoding = "auto", resend_possibly_charged = 1, order = "input" }
 local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", min_samples = "integer",
-                  progress_every = "number", resend_possibly_charged = "integer" }
+                  progress_every = "number", resend_possibly_charged = "integer",
+                  order_window = "integer" }
 local ZERO_OK = { resend_possibly_charged = true }
 local i, input = 1, nil
 while i <= #arg do
@@ -82,8 +88,12 @@ while i <= #arg do
       v = opts.abort_if
     elseif not (key == "out" or key == "mobile_column" or key == "name_column" or key == "encoding"
                 or key == "report" or key == "journal" or key == "reuse_from" or key == "max_age"
-                or key == "rules" or key == "sheet" or key == "format") then
+                or key == "rules" or key == "sheet" or key == "format"
+                or key == "order") then
       usage("unknown option --" .. key:gsub("_", "-"))
+    end
+    if key == "order" and v ~= "input" and v ~= "arrival" then
+      usage("--order wants input or arrival, not '" .. v .. "'")
     end
     opts[key] = v
     i = i + 1
@@ -212,6 +222,8 @@ local summary = qxt.flow{
   journal = journal,
   thresholds = thresholds, abort_if = opts.abort_if, min_samples = opts.min_samples,
   offline = opts.offline,
+  order = opts.order,                 -- rows held back wait beside the outputs
+  order_window = opts.order_window, order_dir = opts.out,
 }
 if journal then journal:close() end
 

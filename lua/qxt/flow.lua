@@ -45,6 +45,12 @@
 -- "unverified", reason "no stored answer", counted in the summary
 -- (offline.no_stored_answer). Thresholds are shown, never enforced.
 --
+-- Order (option `order`): each sink gets its rows in input order ("input",
+-- the default), whatever order the answers come back in; rows held back by
+-- a slow one wait in memory (`order_window` rows, default 10,000) and then
+-- in a private spill file in `order_dir` (default $TMPDIR or /tmp): see
+-- qxt.reorder. "arrival" writes each row as soon as it is answered.
+--
 -- The run itself is an object with one method per phase, the journal
 -- plugged in as hooks: see qxt.run.
 local exit = require("qxt.exit")
@@ -64,7 +70,8 @@ local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, 
                   retry = true, route = true, sinks = true, clean = true, verify = true,
                   progress = true, quiet = true, on_result = true, log = true, transport_halt = true,
                   dedupe_memory = true, journal = true, progress_interval = true,
-                  thresholds = true, abort_if = true, min_samples = true, offline = true }
+                  thresholds = true, abort_if = true, min_samples = true, offline = true,
+                  order = true, order_window = true, order_dir = true }
 
 local function check_options(opts)
   if type(opts) ~= "table" then error("qxt.flow wants a table of options", 3) end
@@ -79,6 +86,16 @@ local function check_options(opts)
   end
   if opts.budget ~= nil and (math.type(opts.budget) ~= "integer" or opts.budget < 0) then
     error("qxt.flow: budget must be a whole number of queries", 3)
+  end
+  if opts.order ~= nil and opts.order ~= "input" and opts.order ~= "arrival" then
+    error("qxt.flow: order must be \"input\" or \"arrival\"", 3)
+  end
+  local w = opts.order_window
+  if w ~= nil and (math.type(w) ~= "integer" or w < 1) then
+    error("qxt.flow: order_window must be a whole number of rows, at least 1", 3)
+  end
+  if opts.order_dir ~= nil and type(opts.order_dir) ~= "string" then
+    error("qxt.flow: order_dir must be a directory's path", 3)
   end
 end
 

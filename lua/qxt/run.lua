@@ -8,7 +8,9 @@
 --   verify  Run:verify()    asks the provider, retrying by policy (the money rules)
 --   route   Run:route()     the record's sink and rule
 --   commit  Run:commit()    makes the answer durable (hooks), then writes its rows
---           Run:finish()    one row to its sink, counted
+--           Run:finish()    one row, counted, to its sink: in input order
+--                           through qxt.reorder (opts.order "input", the
+--                           default), or as it comes ("arrival")
 --   close   Run:close()     drains the hooks, closes every sink, the summary and exit status
 --
 -- The journal is plugged in as hooks: a small object the run calls at the
@@ -22,6 +24,7 @@ local exit = require("qxt.exit")
 local mask = require("qxt.mask")
 local progress = require("qxt.progress")
 local ratelimit = require("qxt.step.ratelimit")
+local reorder = require("qxt.reorder")
 local retry = require("qxt.step.retry")
 local route = require("qxt.step.route")
 local row = require("qxt.sink.row")
@@ -237,6 +240,12 @@ function _M.new(opts, checked)
   -- final answers for duplicates (bounded memory, and on disk only under the
   -- journal's key: see qxt.dedupe)
   self.answers = dedupe.new{ limit = opts.dedupe_memory, key = self.hooks.key }
+  -- rows to the sinks in input order: each record's position as read
+  if (opts.order or "input") == "input" then
+    self.position = {}
+    self.reorder = reorder.new{ window = opts.order_window, dir = opts.order_dir, pause = qxt.sleep,
+                                write = function(record, view, name) self:write(record, view, name) end }
+  end
   return self
 end
 
@@ -253,22 +262,40 @@ function Run:route(record, result)
   return sink, name, rule
 end
 
---- One row to its sink (routed now unless it was), counted and shown.
-function Run:finish(record, result, duplicate, sink, name, rule)
-  if not sink then sink, name, rule = self:route(record, result) end
-  -- Duplicate rows share one answer: what is theirs alone goes in a view.
-  local view = row.view(record, result, rule, duplicate)
-  local ok, err = sink:write(record, view)
+--- One row written to its sink, and shown to on_result.
+function Run:write(record, view, name)
+  local ok, err = self.sinks[name]:write(record, view)
   if ok == nil and err ~= nil then
     -- A row that cannot be written is a lost row: stop, never skip it.
     error(("sink '%s' cannot write: %s"):format(name, tostring(err)), 0)
   end
+  if self.opts.on_result then self.opts.on_result(record, view, name) end
+end
+
+--- One row done (routed now unless it was), counted and shown; written now,
+--- or once every row read before it is (qxt.reorder).
+function Run:finish(record, result, duplicate, sink, name, rule)
+  if not sink then
+    local _
+    _, name, rule = self:route(record, result)
+  end
+  -- Duplicate rows share one answer: what is theirs alone goes in a view.
+  local view = row.view(record, result, rule, duplicate)
+  local stage = self.reorder
+  if stage then
+    local n = self.position[record]
+    self.position[record] = nil
+    stage:put(n, record, view, name)
+  else
+    self:write(record, view, name)
+  end
   self.stats:record(name, rule, result, duplicate)
+  -- Judged as answers arrive, not as rows are written: a threshold stops
+  -- the sending however long a slow row holds the writing back.
   local judge = self.judge
   if judge and judge.enforce and not judge.crossed and judge:observe(self.stats) then
     self:cross(judge.crossed)
   end
-  if self.opts.on_result then self.opts.on_result(record, view, name) end
   self.show:update(self.stats, self.inflight)
 end
 
@@ -424,6 +451,7 @@ function Run:read()
     if record == nil then return end
     self.seq = self.seq + 1
     record.seq = record.seq or self.seq
+    if self.position then self.position[record] = self.seq end
     local ok, err = pcall(self.process, self, record)
     if not ok then
       self.broken = true
@@ -462,7 +490,16 @@ function Run:close(done)
   hooks:close()
   self.show:finish()
   self.answers:close()
-  local failed = close_sinks(self.sinks, log)
+  local failed = 0
+  if self.reorder then
+    -- the rows still held back (none, unless the run stopped on an error)
+    local ok, rerr = self.reorder:close()
+    if not ok then
+      log(rerr)
+      failed = failed + 1
+    end
+  end
+  failed = failed + close_sinks(self.sinks, log)
   for i = 1, self.concurrency do
     if done[i] == nil and self.workers[i]:status() == "failed" then failed = failed + 1 end
   end
@@ -491,7 +528,8 @@ function Run:close(done)
   if self.input_error then
     log(self.input_error)
   end
-  local extra = { halted = self.halted, budget_exhausted = self.budget_hit or nil, input_error = self.input_error }
+  local extra = { halted = self.halted, budget_exhausted = self.budget_hit or nil, input_error = self.input_error,
+                  order = self.reorder and self.reorder:report() or { mode = "arrival" } }
   if self.judge then
     extra.thresholds = self.judge:report(stats)
     extra.threshold_crossed = self.threshold_hit

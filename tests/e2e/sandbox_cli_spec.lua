@@ -252,6 +252,14 @@ describe("qxtv run --sandbox: escape attempts", function()
             "writing .*/outside/pwned is not allowed in the sandbox")
   end)
 
+  it("cannot put the order spill file outside --out", function()
+    refused([[
+      qxt.flow{ source = { { mobile = "13972565391", name = "张三" } }, quiet = true,
+                sinks = { consistent = { write = function() end } }, order_dir = OUTSIDE }
+      print('ESCAPED')
+    ]], "writing .*/outside/%.qxtv%-order is not allowed in the sandbox")
+  end)
+
   it("cannot use the modules that open files by themselves (qxt.csv, sqlite)", function()
     refused("qxt.csv.open('/etc/passwd') print('ESCAPED')", "qxt%.csv is not available in the sandbox")
     refused("qxt.source.sqlite('/etc/passwd', 'SELECT 1') print('ESCAPED')",

@@ -143,6 +143,7 @@ function _M.new(opts)
     local o = {}
     for k, v in pairs(fopts) do o[k] = real_of[v] or v end
     if type(o.journal) == "string" then policy:check_write(o.journal) end
+    if type(o.order_dir) == "string" then policy:check_write(o.order_dir .. "/.qxtv-order") end
     if type(o.sinks) == "table" then
       o.sinks = {}
       for k, v in pairs(fopts.sinks) do o.sinks[k] = real_of[v] or v end
