@@ -35,7 +35,7 @@ local function make_input(dir, n)
 end
 
 local function command(input, out, extra)
-  return ("%s run scripts/verify_csv.lua %s --out %s --quiet --concurrency %d %s"):format(
+  return ("%s run scripts/verify_csv.lua %s --out %s --quiet --no-thresholds --concurrency %d %s"):format(
     sim.qxtv(), input, out, CONCURRENCY, extra or "")
 end
 
@@ -72,24 +72,43 @@ local FLOW = [[
 local input, out, order = arg[1], arg[2], arg[3]
 local src = assert(qxt.source.csv(input))
 local cols = src:columns()
-local KINDS = { "csv", "jsonl", "sqlite", "stdout" }
+local KINDS = { "csv", "jsonl", "sqlite", "stdout", "xlsx" }
+local book = qxt.sink.xlsx(out .. "/rows.xlsx", { columns = cols })
 local summary = qxt.flow{
   source = src, concurrency = 16, quiet = true, order = order, order_window = 20, order_dir = out,
   retry = qxt.retry.policy{ on = { -8, "transport" }, attempts = 6, backoff = 0.05, factor = 2 },
-  route = function(record) return KINDS[record.seq % 4 + 1], "by_row" end,
+  route = function(record) return KINDS[record.seq % 5 + 1], "by_row" end,
   sinks = {
     csv = assert(qxt.sink.csv(out .. "/rows.csv", { columns = cols })),
     jsonl = assert(qxt.sink.jsonl(out .. "/rows.jsonl", { columns = cols })),
     sqlite = assert(qxt.sink.sqlite(out .. "/rows.db", "rows", { columns = cols })),
     stdout = qxt.sink.stdout{ columns = cols },
+    xlsx = book:sheet("rows"),
   },
 }
+assert(book:close(summary))
 io.stderr:write(summary.json(), "\n")
 ]]
 
 local function jsonl_ids(text)
   local t = {}
   for line in text:gmatch("[^\n]+") do t[#t + 1] = tonumber(cjson.decode(line).id) end
+  return t
+end
+
+-- The ids of the one data sheet, as openpyxl (Debian's python3-openpyxl) reads it.
+local function xlsx_ids(path)
+  local p = io.popen("/usr/bin/python3 tests/helpers/read_xlsx.py " .. path)
+  local book = cjson.decode(p:read("a"))
+  p:close()
+  local t = {}
+  for _, sheet in ipairs(book.sheets) do
+    if sheet.name == "rows" then
+      local col
+      for i, h in ipairs(sheet.rows[1]) do if h == "id" then col = i end end
+      for r = 2, #sheet.rows do t[#t + 1] = tonumber(sheet.rows[r][col]) end
+    end
+  end
   return t
 end
 
@@ -128,6 +147,7 @@ describe("results in input order", function()
         jsonl = jsonl_ids(sim.read_file(out .. "/rows.jsonl")),
         sqlite = sqlite_ids(out .. "/rows.db"),
         stdout = jsonl_ids(stdout),
+        xlsx = xlsx_ids(out .. "/rows.xlsx"),
         summary = summary,
       }
     end
@@ -135,9 +155,9 @@ describe("results in input order", function()
     for _, order in ipairs{ "input", "arrival" } do
       -- each kind has its quarter of the rows, each row once over all kinds
       local seen, total = {}, 0
-      for kind, k in pairs{ csv = 0, jsonl = 1, sqlite = 2, stdout = 3 } do
+      for kind, k in pairs{ csv = 0, jsonl = 1, sqlite = 2, stdout = 3, xlsx = 4 } do
         for _, id in ipairs(got[order][kind]) do
-          assert.are.equal(k, id % 4, order .. " " .. kind .. " " .. id)
+          assert.are.equal(k, id % 5, order .. " " .. kind .. " " .. id)
           assert.is_nil(seen[id], id)
           seen[id] = true
           total = total + 1
@@ -145,12 +165,12 @@ describe("results in input order", function()
       end
       assert.are.equal(3000, total)
     end
-    for _, kind in ipairs{ "csv", "jsonl", "sqlite", "stdout" } do
+    for _, kind in ipairs{ "csv", "jsonl", "sqlite", "stdout", "xlsx" } do
       local ok, at = increasing(got.input[kind])
       assert.is_true(ok, kind .. ": " .. tostring(at))
     end
     -- The answers did come back out of order: as they came, no kind is sorted.
-    for _, kind in ipairs{ "csv", "jsonl", "sqlite", "stdout" } do
+    for _, kind in ipairs{ "csv", "jsonl", "sqlite", "stdout", "xlsx" } do
       assert.is_false(increasing(got.arrival[kind]), kind .. " was in order without reordering")
     end
     assert.are.equal("input", got.input.summary.order.mode)
