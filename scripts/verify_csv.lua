@@ -9,6 +9,8 @@
 --            [--offline] [--rules FILE] [--resend-possibly-charged N]
 --            [--abort-if 'rate(METRIC) > X']... [--min-samples N] [--no-thresholds]
 --            [--sheet NAME] [--format csv|xlsx] [--order input|arrival] [--order-window ROWS]
+--            [--redis URL [--redis-password-file FILE] [--redis-prefix P] [--redis-timeout MS]
+--             [--instances N] [--budget-id ID] [--daily-budget N]]
 --
 -- INPUT may be an Excel workbook (.xlsx, told by its content): its first
 -- sheet, or --sheet NAME, is read as a CSV would be (qxt.source.xlsx).
@@ -40,13 +42,18 @@
 -- One run at a time per DIR (DIR/.qxtv.lock) and per journal: a second
 -- one stops at once, before it sends or writes anything (exit status 2).
 -- Every file written is mode 0600.
+-- With --redis, the rate limit, --daily-budget (and --budget, given a
+-- --budget-id) and the halt on a fatal code are shared with every qxtv
+-- instance on that Redis (docs/scale-out.md).
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
               "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL [--max-age AGES]] " ..
               "[--offline] [--rules FILE] [--resend-possibly-charged N] [--abort-if 'rate(METRIC) > X']... " ..
               "[--min-samples N] [--no-thresholds] [--sheet NAME] [--format csv|xlsx] " ..
-              "[--order input|arrival] [--order-window ROWS]"
+              "[--order input|arrival] [--order-window ROWS] " ..
+              "[--redis URL [--redis-password-file FILE] [--redis-prefix P] " ..
+              "[--redis-timeout MS] [--instances N] [--budget-id ID] [--daily-budget N]]"
 
 -- What must hold, or the run stops before it pays for more (docs/flows.md,
 -- "Thresholds"): a third of the numbers unknown to the carrier, a fifth
@@ -65,12 +72,20 @@ local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", 
                   progress_every = "number", resend_possibly_charged = "integer",
                   order_window = "integer" }
 local ZERO_OK = { resend_possibly_charged = true }
+-- The shared-state options (docs/scale-out.md): their parser is loaded
+-- only when one is given (and is not there under --sandbox).
+local SHARED = { redis = true, ["redis-password-file"] = true, ["redis-prefix"] = true, ["redis-timeout"] = true,
+                 instances = true, ["hash-key-file"] = true, ["budget-id"] = true, ["daily-budget"] = true }
 local i, input = 1, nil
 while i <= #arg do
   local a = arg[i]
   local key = a:match("^%-%-([%w-]+)$")
   if key == "quiet" or key == "resume" or key == "no-journal" or key == "offline" or key == "no-thresholds" then
     opts[key:gsub("-", "_")] = true
+  elseif key and SHARED[key] then
+    local ok, err = qxt.shared.cli.set(opts, key, arg[i + 1])
+    if not ok then usage(err) end
+    i = i + 1
   elseif key then
     key = key:gsub("-", "_")
     local v = arg[i + 1]
@@ -132,6 +147,12 @@ if opts.offline and not opts.reuse_from then
 end
 if opts.format and opts.format ~= "csv" and opts.format ~= "xlsx" then
   usage("--format wants csv or xlsx, not '" .. opts.format .. "'")
+end
+local shared
+if opts.shared then
+  local serr
+  shared, serr = qxt.shared.cli.finish(opts)
+  if serr then usage(serr) end
 end
 if not opts.offline and not qxt.config().has_apikey then
   usage("no apikey: set QXT_APIKEY or pass --apikey-file FILE to qxtv (nothing was sent)")
@@ -224,6 +245,7 @@ local summary = qxt.flow{
   offline = opts.offline,
   order = opts.order,                 -- rows held back wait beside the outputs
   order_window = opts.order_window, order_dir = opts.out,
+  shared = shared,
 }
 if journal then journal:close() end
 

@@ -71,7 +71,7 @@ local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, 
                   progress = true, quiet = true, on_result = true, log = true, transport_halt = true,
                   dedupe_memory = true, journal = true, progress_interval = true,
                   thresholds = true, abort_if = true, min_samples = true, offline = true,
-                  order = true, order_window = true, order_dir = true }
+                  order = true, order_window = true, order_dir = true, shared = true }
 
 local function check_options(opts)
   if type(opts) ~= "table" then error("qxt.flow wants a table of options", 3) end
@@ -96,6 +96,9 @@ local function check_options(opts)
   end
   if opts.order_dir ~= nil and type(opts.order_dir) ~= "string" then
     error("qxt.flow: order_dir must be a directory's path", 3)
+  end
+  if opts.shared ~= nil and (type(opts.shared) ~= "table" or type(opts.shared.redis) ~= "string") then
+    error("qxt.flow: shared must be { redis = URL, ... } (qxt.shared; docs/scale-out.md)", 3)
   end
 end
 

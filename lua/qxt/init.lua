@@ -15,6 +15,7 @@ local LAZY = {
   route = "qxt.step.route", csv = "qxt.csv", codes = "qxt.codes", source = "qxt.source",
   sink = "qxt.sink", report = "qxt.report", rules = "qxt.step.rules", journal = "qxt.journal",
   file = "qxt.file", exit = "qxt.exit", freshness = "qxt.freshness", thresholds = "qxt.thresholds",
+  shared = "qxt.shared",
 }
 
 return setmetatable(_M, {

@@ -216,7 +216,9 @@ function _M.new(opts, checked)
     next_record = records_of(opts.source),
     concurrency = concurrency,
     policy = retry.from(opts.retry == nil and retry.defaults or opts.retry),
-    limiter = opts.rate and ratelimit.new(opts.rate, opts.burst),
+    -- With `shared` (qxt.shared: several instances on one Redis) the guard
+    -- keeps the rate limit, the shared budgets and the halt instead.
+    limiter = opts.rate and not opts.shared and ratelimit.new(opts.rate, opts.burst),
     cleaner = opts.clean == nil and require("qxt.step.clean") or opts.clean,
     verify_opts = opts.verify,
     sinks = opts.sinks, router = opts.route,
@@ -245,6 +247,12 @@ function _M.new(opts, checked)
     self.position = {}
     self.reorder = reorder.new{ window = opts.order_window, dir = opts.order_dir, pause = qxt.sleep,
                                 write = function(record, view, name) self:write(record, view, name) end }
+  end
+  if opts.shared then
+    local s = {}
+    for k, v in pairs(opts.shared) do s[k] = v end
+    s.rate, s.burst, s.budget, s.log = opts.rate, opts.burst, opts.budget, log
+    self.guard = assert(require("qxt.shared").open(s))
   end
   return self
 end
@@ -342,6 +350,16 @@ function Run:verify(record)
       self.budget_hit = true
       return unsent(("budget exhausted: %d queries sent"):format(self.budget))
     end
+    if self.guard then
+      local why, halted = self.guard:before_send()
+      if halted then
+        self:halt(why)
+        return unsent("halted: " .. why)
+      elseif why then
+        self.budget_hit = true
+        return unsent(why)
+      end
+    end
     if self.limiter then
       self.limiter:take()
       if self.halted then return unsent("halted: " .. self.halted) end
@@ -372,6 +390,7 @@ function Run:verify(record)
     end
     if r.class == "account" then
       self:halt(("%s %s"):format(tostring(r.code), r.reason))
+      if self.guard then self.guard:fatal(self.halted) end
       return r
     end
     local delay = policy(r, attempt, charged)
@@ -488,6 +507,7 @@ function Run:close(done)
   local err = hooks:drain()
   if err and not self.late_error then self.late_error = err end
   hooks:close()
+  if self.guard then self.guard:close() end
   self.show:finish()
   self.answers:close()
   local failed = 0

@@ -191,6 +191,7 @@ struct engine *engine_new(const struct qxt_config *cfg, char *err, size_t errlen
     preload_module(e->L, "qxt.httpd.core", "qxtv-httpd.so", "luaopen_qxt_httpd_core", e);
     preload_module(e->L, "qxt.xlsx.core", "qxtv-xlsx.so", "luaopen_qxt_xlsx_core", e);
     preload_module(e->L, "qxt.xlsx.writer", "qxtv-xlsx.so", "luaopen_qxt_xlsx_writer", e);
+    preload_module(e->L, "qxt.redis.core", "qxtv-redis.so", "luaopen_qxt_redis_core", e);
     preload(e->L, "qxt.signal", luaopen_qxt_signal, NULL);
     preload(e->L, "qxt.file", luaopen_qxt_file, NULL);
     preload(e->L, "qxt.sandbox.core", luaopen_qxt_sandbox_core, NULL);

@@ -9,9 +9,13 @@ local exit = require("qxt.exit")
 local flow = require("qxt.serve.flow")
 
 local USAGE = "usage: qxtv serve FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE]\n"
-  .. "                  [--decision-log FILE|-] [--shadow CANDIDATE.lua] [--clock-file FILE]"
+  .. "                  [--decision-log FILE|-] [--shadow CANDIDATE.lua] [--clock-file FILE]\n"
+  .. "                  [--rate QPS] [--budget N] [--redis URL [--redis-password-file FILE] [--redis-prefix P]\n"
+  .. "                  [--redis-timeout MS] [--instances N] [--hash-key-file FILE] [--budget-id ID]\n"
+  .. "                  [--daily-budget N]]"
 local VALUED = { listen = true, tokens = true, ["port-file"] = true, ["decision-log"] = true,
                  shadow = true, ["clock-file"] = true }
+local shared_cli = require("qxt.shared.cli")
 
 local function say(...)
   io.stderr:write("qxtv serve: ", ...)
@@ -28,6 +32,17 @@ local function parse(args)
       if not args[i + 1] then return nil, "--" .. key .. " wants a value" end
       o[key] = args[i + 1]
       i = i + 2
+    elseif key == "rate" or key == "budget" then
+      -- The provider's limits over every instance (with --redis) or this one.
+      local n = tonumber(args[i + 1])
+      if key == "budget" then n = math.tointeger(n) end
+      if not n or n <= 0 then return nil, "--" .. key .. " wants a positive number" end
+      o[key] = n
+      i = i + 2
+    elseif key and shared_cli.OPTIONS[key] then
+      local ok, err = shared_cli.set(o, key, args[i + 1])
+      if not ok then return nil, err end
+      i = i + 2
     elseif key then
       return nil, "unknown option " .. a
     elseif not o.flow then
@@ -38,6 +53,9 @@ local function parse(args)
     end
   end
   if not o.flow then return nil, "serve wants a FLOW.lua" end
+  local err
+  o.shared, err = shared_cli.finish(o)
+  if err then return nil, err end
   local host, port = o.listen:match("^%[?([^%]]*)%]?:(%d+)$")
   port = tonumber(port)
   if not host or host == "" or not port or port > 65535 then
@@ -153,9 +171,24 @@ return function(...)
     decisions:close()
     return exit.FAILED
   end
+  -- The guard before every provider query: the rate limit, the budgets and
+  -- the halt, shared through Redis with --redis (docs/scale-out.md).
+  local guard
+  if o.shared then
+    local s = o.shared
+    s.rate, s.budget, s.log = o.rate, o.budget, function(msg) say(msg) end
+    guard, err = require("qxt.shared").open(s)
+    if not guard then
+      say(tostring(err))
+      decisions:close()
+      return exit.USAGE
+    end
+  elseif o.rate or o.budget then
+    guard = require("qxt.shared").embedded{ rate = o.rate, budget = o.budget }
+  end
   local app = require("qxt.serve.app").new{
     flow = rev, policy = pol, tokens = tokens, apikey = qxt.config().has_apikey,
-    log = function(msg) say(msg) end, decisions = decisions,
+    log = function(msg) say(msg) end, decisions = decisions, guard = guard,
     info = clock and function() return { clock_offset_s = clock.offset } end or nil,
   }
   if o["port-file"] then
@@ -184,5 +217,6 @@ return function(...)
     end,
   })
   decisions:close()
+  if guard then guard:close() end
   return exit.OK
 end

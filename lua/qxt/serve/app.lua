@@ -1,11 +1,14 @@
 --- qxt.serve.app: what `qxtv serve` answers, one HTTP request at a time.
--- app.new{ flow =, policy =, tokens =, apikey =, log =, decisions =, info = } -> app;
+-- app.new{ flow =, policy =, tokens =, apikey =, log =, decisions =, info =,
+-- guard = } -> app;
 -- flow: a revision from qxt.serve.flow.load (its `shadow` field, when set,
 -- a second revision run beside it: --shadow); policy: a qxt.serve.policy
 -- (limits, cache, idempotency, coalescing; the defaults when nil); tokens: a
 -- qxt.serve.tokens (nil: every caller is "anonymous"); log(msg): the
 -- operator's log; decisions: a qxt.serve.decision_log (nil: none); info():
--- extra fields for /readyz. (Also accepted, as before: decision =,
+-- extra fields for /readyz; guard: a qxt.shared guard (the provider's
+-- rate limit, budgets and halt, shared by the instances on one Redis), or
+-- nil. (Also accepted, as before: decision =,
 -- revision = instead of flow =.)
 -- app:handle(req) -> status, headers, body (a JSON text). Runs inside a task,
 -- so verify() waits there like in any flow. The request's personal data go
@@ -59,7 +62,8 @@ function _M.new(opts)
     log = opts.log or function() end,
     decisions = opts.decisions,
     info = opts.info,
-    halted = nil,             -- the reason, once a fatal provider code came
+    halted = nil,             -- the reason, once a fatal provider code came (no guard)
+    guard = opts.guard,
     verify = opts.verify or verify,
     metrics = require("qxt.serve.metrics").new(),
     inflight = 0,
@@ -72,14 +76,20 @@ function App:reload(rev)
   self.rev = rev
 end
 
+function App:halt_reason()
+  return self.halted or (self.guard and self.guard:halted())
+end
+
 function App:readiness()
   local rev = self.rev
   local rules = rev ~= nil and rev.decision ~= nil
-  local ok = rules and self.apikey and not self.halted
+  local halted = self:halt_reason()
+  local ok = rules and self.apikey and not halted
   local t = {
     ready = ok and true or false, rules = rules, apikey = self.apikey and true or false,
-    halted = self.halted or cjson.null, revision = rev.revision,
+    halted = halted or cjson.null, revision = rev.revision,
     shadow = rev.shadow and rev.shadow.revision or nil,
+    shared = self.guard and self.guard:modes() or nil,   -- which mode each shared limit is in
   }
   for k, v in pairs(self.info and self.info() or {}) do t[k] = v end
   return ok and true or false, t
@@ -201,7 +211,8 @@ function App:verify_request(req)
   for k, v in pairs(body) do if v ~= cjson.null then record[k] = v end end
   local ok, reason, field = rev.cleaner.record(record)
   if not ok then return fail(400, reason, { field = field }) end
-  if self.halted then return fail(503, "halted: " .. self.halted) end
+  local halted = self:halt_reason()
+  if halted then return fail(503, "halted: " .. halted) end
   if not self.apikey then return fail(503, "no apikey: set QXT_APIKEY or pass --apikey-file FILE") end
   -- The provider is asked only when neither the idempotency keys nor the
   -- cache answer, identical queries in flight share one, and the limits
@@ -209,6 +220,11 @@ function App:verify_request(req)
   local m, n, ask = record.mobile, record.name, self.verify
   local result, source, age_s, coalesced = policy:answer(caller, { mobile = m, name = n, request_id = request_id },
     policy:pair_key(m, n), function()
+      if self.guard then
+        -- Halted meanwhile, or a budget spent: never sent, so never kept or cached.
+        local refused = self.guard:before_send()
+        if refused then return { class = "unsent", reason = refused, attempts = 0 } end
+      end
       local r = ask(m, n)
       self.metrics:provider(r)          -- once per query, however many waited for it
       return r
@@ -220,12 +236,20 @@ function App:verify_request(req)
                  status = opt(result.status), source = source,
                  provider_ms = source == "provider" and not coalesced and result.latency_ms or nil,
                  ts = os.date("!%Y-%m-%dT%H:%M:%SZ") }
+  if result.class == "unsent" then return fail(503, result.reason) end
   if result.class == "account" then
-    self.halted = ("%s %s"):format(tostring(result.code), tostring(result.reason))
-    self.log(("halted: provider code %s; /v1/verify answers 503 until restarted"):format(result.code))
+    local fatal = ("%s %s"):format(tostring(result.code), tostring(result.reason))
+    if self.guard then
+      self.guard:fatal(fatal)
+      self.log(("halted: provider code %s; every instance answers 503 until `qxtv admin resume`"):format(
+        result.code))
+    else
+      self.halted = fatal
+      self.log(("halted: provider code %s; /v1/verify answers 503 until restarted"):format(result.code))
+    end
     line.http_status, line.error = 503, "halted"
     self:write(line)
-    return fail(503, "halted: " .. self.halted)
+    return fail(503, "halted: " .. fatal)
   end
   return self:answer(rev, record, result, source, age_s, coalesced, line)
 end
@@ -253,7 +277,7 @@ function App:dispatch(req)
   if req.path == "/livez" then return reply(200, { status = "ok" }) end
   if req.path == "/metrics" then
     return 200, { ["Content-Type"] = "text/plain; version=0.0.4" },
-      self.metrics:render(self.policy:counters(), self.inflight)
+      self.metrics:render(self.policy:counters(), self.inflight, self.guard and self.guard:modes())
   end
   if req.path == "/readyz" then
     local ok, t = self:readiness()
