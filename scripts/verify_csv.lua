@@ -7,6 +7,8 @@
 --            [--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S]
 --            [--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS]
 --            [--resend-possibly-charged N]
+--            [--redis URL [--redis-password-file FILE] [--redis-prefix P] [--redis-timeout MS]
+--             [--instances N] [--budget-id ID] [--daily-budget N]]
 --
 -- Every answer is journaled (DIR/journal.sqlite) before its row is written;
 -- after a crash, a halt or Ctrl-C, --resume rewrites the outputs from the
@@ -19,11 +21,15 @@
 -- One run at a time per DIR (DIR/.qxtv.lock) and per journal: a second
 -- one stops at once, before it sends or writes anything (exit status 2).
 -- Every file written is mode 0600.
+-- With --redis, the rate limit, --daily-budget (and --budget, given a
+-- --budget-id) and the halt on a fatal code are shared with every qxtv
+-- instance on that Redis (docs/scale-out.md).
 local USAGE = "usage: qxtv run scripts/verify_csv.lua INPUT.csv [--out DIR] [--concurrency N] " ..
               "[--rate QPS] [--budget N] [--mobile-column NAME] [--name-column NAME] " ..
               "[--encoding utf-8|gb18030|auto] [--report FILE.html] [--quiet] [--progress-every S] " ..
               "[--resume] [--journal FILE | --no-journal] [--reuse-from JOURNAL --max-age DAYS] " ..
-              "[--resend-possibly-charged N]"
+              "[--resend-possibly-charged N] [--redis URL [--redis-password-file FILE] [--redis-prefix P] " ..
+              "[--redis-timeout MS] [--instances N] [--budget-id ID] [--daily-budget N]]"
 
 local function usage(msg)
   io.stderr:write("verify_csv: ", msg, "\n", USAGE, "\n")
@@ -35,12 +41,17 @@ local opts = { out = "out", concurrency = 32, encoding = "auto", resend_possibly
 local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", max_age = "number",
                   progress_every = "number", resend_possibly_charged = "integer" }
 local ZERO_OK = { resend_possibly_charged = true }
+local shared_cli = require("qxt.shared.cli")
 local i, input = 1, nil
 while i <= #arg do
   local a = arg[i]
   local key = a:match("^%-%-([%w-]+)$")
   if key == "quiet" or key == "resume" or key == "no-journal" then
     opts[key:gsub("-", "_")] = true
+  elseif key and shared_cli.OPTIONS[key] then
+    local ok, err = shared_cli.set(opts, key, arg[i + 1])
+    if not ok then usage(err) end
+    i = i + 1
   elseif key then
     key = key:gsub("-", "_")
     local v = arg[i + 1]
@@ -66,6 +77,8 @@ while i <= #arg do
   i = i + 1
 end
 if not input then usage("missing INPUT.csv") end
+local shared, serr = shared_cli.finish(opts)
+if serr then usage(serr) end
 if not qxt.config().has_apikey then
   usage("no apikey: set QXT_APIKEY or pass --apikey-file FILE to qxtv (nothing was sent)")
 end
@@ -144,6 +157,7 @@ local summary = qxt.flow{
   quiet = opts.quiet,
   progress_interval = opts.progress_every,   -- seconds between lines when stderr is not a terminal
   journal = journal,
+  shared = shared,
 }
 if journal then journal:close() end
 

@@ -49,7 +49,7 @@ _M.EXIT_INPUT = exit.INPUT              -- the input failed or changed while it 
 local OPTIONS = { source = true, concurrency = true, rate = true, burst = true, budget = true,
                   retry = true, route = true, sinks = true, clean = true, verify = true,
                   progress = true, quiet = true, on_result = true, log = true, transport_halt = true,
-                  dedupe_memory = true, journal = true, progress_interval = true }
+                  dedupe_memory = true, journal = true, progress_interval = true, shared = true }
 
 local function check_options(opts)
   if type(opts) ~= "table" then error("qxt.flow wants a table of options", 3) end
@@ -64,6 +64,9 @@ local function check_options(opts)
   end
   if opts.budget ~= nil and (math.type(opts.budget) ~= "integer" or opts.budget < 0) then
     error("qxt.flow: budget must be a whole number of queries", 3)
+  end
+  if opts.shared ~= nil and (type(opts.shared) ~= "table" or type(opts.shared.redis) ~= "string") then
+    error("qxt.flow: shared must be { redis = URL, ... } (qxt.shared; docs/scale-out.md)", 3)
   end
 end
 

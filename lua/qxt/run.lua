@@ -212,7 +212,9 @@ function _M.new(opts)
     next_record = records_of(opts.source),
     concurrency = concurrency,
     policy = retry.from(opts.retry == nil and retry.defaults or opts.retry),
-    limiter = opts.rate and ratelimit.new(opts.rate, opts.burst),
+    -- With `shared` (qxt.shared: several instances on one Redis) the guard
+    -- keeps the rate limit, the shared budgets and the halt instead.
+    limiter = opts.rate and not opts.shared and ratelimit.new(opts.rate, opts.burst),
     cleaner = opts.clean == nil and require("qxt.step.clean") or opts.clean,
     verify_opts = opts.verify,
     sinks = opts.sinks, router = opts.route,
@@ -234,6 +236,12 @@ function _M.new(opts)
   -- final answers for duplicates (bounded memory, and on disk only under the
   -- journal's key: see qxt.dedupe)
   self.answers = dedupe.new{ limit = opts.dedupe_memory, key = self.hooks.key }
+  if opts.shared then
+    local s = {}
+    for k, v in pairs(opts.shared) do s[k] = v end
+    s.rate, s.burst, s.budget, s.log = opts.rate, opts.burst, opts.budget, log
+    self.guard = assert(require("qxt.shared").open(s))
+  end
   return self
 end
 
@@ -292,6 +300,16 @@ function Run:verify(record)
       self.budget_hit = true
       return unsent(("budget exhausted: %d queries sent"):format(self.budget))
     end
+    if self.guard then
+      local why, halted = self.guard:before_send()
+      if halted then
+        self:halt(why)
+        return unsent("halted: " .. why)
+      elseif why then
+        self.budget_hit = true
+        return unsent(why)
+      end
+    end
     if self.limiter then
       self.limiter:take()
       if self.halted then return unsent("halted: " .. self.halted) end
@@ -321,6 +339,7 @@ function Run:verify(record)
     end
     if r.class == "account" then
       self:halt(("%s %s"):format(tostring(r.code), r.reason))
+      if self.guard then self.guard:fatal(self.halted) end
       return r
     end
     local delay = policy(r, attempt, charged)
@@ -436,6 +455,7 @@ function Run:close(done)
   local err = hooks:drain()
   if err and not self.late_error then self.late_error = err end
   hooks:close()
+  if self.guard then self.guard:close() end
   self.show:finish()
   self.answers:close()
   local failed = close_sinks(self.sinks, log)

@@ -29,6 +29,7 @@ static const char usage_text[] =
     "       qxtv -e CODE [ARGS...]                     run a line of Lua\n"
     "       qxtv new NAME                              write NAME.lua, a starter flow\n"
     "       qxtv report SUMMARY.json [REPORT.html]     the HTML report of a finished run\n"
+    "       qxtv admin status|resume --redis URL       the state instances share on Redis\n"
     "       qxtv sim [OPTIONS]                         the local provider simulator\n"
     "       qxtv --help | --version | COMMAND --help\n";
 
@@ -81,6 +82,13 @@ static const struct { const char *command, *text; } command_help[] = {
       "a bearer token whose SHA-256 is on a `name sha256hex` line of FILE. SIGTERM or SIGINT:\n"
       "stops accepting, finishes the requests in flight, exits 0.\n"
       "Example: qxtv serve scripts/serve_flow.lua --listen 127.0.0.1:8088\n" },
+    { "admin",
+      "qxtv admin status|resume --redis URL [--redis-password-file FILE] [--redis-prefix P]\n\n"
+      "What an operator does to the state qxtv instances share on Redis (docs/scale-out.md).\n"
+      "status: whether sending is halted and why, and today's shared budget count. resume:\n"
+      "clears the halt a fatal provider code (-1, -5, -9) set, so every instance sends again\n"
+      "within a second (fix the account first). The password comes only from the file.\n"
+      "Example: qxtv admin resume --redis unix:///run/redis/redis.sock\n" },
     { "-e",
       "qxtv -e CODE [ARGS...]\n\n"
       "Runs CODE as a Lua chunk, as `qxtv run` runs a file.\n" },
@@ -99,7 +107,8 @@ static int print_command_help(const char *command)
 {
     for (size_t i = 0; i < sizeof command_help / sizeof command_help[0]; i++)
         if (strcmp(command, command_help[i].command) == 0) {
-            printf("%s%s", command_help[i].text, strcmp(command, "new") && strcmp(command, "report") ? options_text : "\n");
+            printf("%s%s", command_help[i].text, strcmp(command, "new") && strcmp(command, "report") && strcmp(command, "admin")
+                   ? options_text : "\n");
             qxt_exit_print(stdout);
             return QXT_EXIT_OK;
         }
@@ -232,7 +241,7 @@ static void check_apikey(const char *key, const char *source)
 
 static int is_command(const char *c)
 {
-    static const char *const commands[] = { "run", "check", "-e", "repl", "new", "report", "serve" };
+    static const char *const commands[] = { "run", "check", "-e", "repl", "new", "report", "serve", "admin" };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(c, commands[i]) == 0)
             return QXT_EXIT_FAILED;
@@ -449,6 +458,9 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "serve") == 0) {
         if (optind >= argc)
             usage_error("%s", "serve wants a FLOW.lua");
+    } else if (strcmp(command, "admin") == 0) {
+        if (optind >= argc)
+            usage_error("%s", "admin wants an action: status or resume");
     } else if (strcmp(command, "repl") == 0) {
         if (optind != argc)
             usage_error("%s", "repl takes no arguments");
@@ -476,7 +488,7 @@ int main(int argc, char **argv)
         status = engine_run_module(e, "qxt.cli.check", 3, args);
     } else {
         char module[32];
-        snprintf(module, sizeof module, "qxt.cli.%s", command);  /* new, report, serve */
+        snprintf(module, sizeof module, "qxt.cli.%s", command);  /* new, report, serve, admin */
         status = engine_run_module(e, module, argc - optind, argv + optind);
     }
     engine_free(e);

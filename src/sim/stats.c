@@ -7,10 +7,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The provider's codes, in the order /stats lists them. */
 static const int known_codes[] = { 0, 1, -1, -2, -3, -4, -5, -8, -9 };
 #define NCODES (sizeof known_codes / sizeof known_codes[0])
+
+/* Queries per wall-clock second, for the last PER_SECOND seconds: a test of
+ * a rate limit reads the provider's side of it. */
+#define PER_SECOND 300
 
 struct stats_pair {
     struct stats_pair *next;     /* hash chain */
@@ -35,6 +40,8 @@ struct stats {
      * handle given out stays valid while its request is being answered. */
     struct stats_pair **buckets;
     size_t nbuckets, npairs;
+    time_t second[PER_SECOND];   /* the second each slot counts; 0: none */
+    uint64_t per_second[PER_SECOND];
 };
 
 struct stats *stats_new(const struct accounts *a)
@@ -140,8 +147,16 @@ uint64_t stats_pair_next(struct stats *s, const char *mobile, size_t mobile_len,
 
 void stats_record(struct stats *s, const struct stats_event *ev)
 {
+    time_t now = time(NULL);
+    size_t slot = (size_t)now % PER_SECOND;
+
     pthread_mutex_lock(&s->lock);
     s->requests++;
+    if (s->second[slot] != now) {
+        s->second[slot] = now;
+        s->per_second[slot] = 0;
+    }
+    s->per_second[slot]++;
     if (ev->answered) {
         size_t i = 0;
         while (i < NCODES && known_codes[i] != ev->code)
@@ -185,6 +200,8 @@ void stats_reset(struct stats *s)
     for (size_t i = 0; i < s->nbuckets; i++)
         for (struct stats_pair *p = s->buckets[i]; p; p = p->next)
             p->queries = p->charged = 0;
+    memset(s->second, 0, sizeof s->second);
+    memset(s->per_second, 0, sizeof s->per_second);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -216,11 +233,11 @@ static int add_pair(json_t *pairs, const struct stats_pair *p)
 char *stats_json(struct stats *s)
 {
     json_t *root = json_object(), *codes = json_object(), *faults = json_object();
-    json_t *by_apikey = json_object(), *pairs = json_object();
+    json_t *by_apikey = json_object(), *pairs = json_object(), *per_second = json_object();
     char *out = NULL;
-    uint64_t repeated = 0, repeated_charged = 0;
-    int bad = !root || !codes || !faults || !by_apikey || !pairs;
-    char num[8];
+    uint64_t repeated = 0, repeated_charged = 0, max_per_second = 0;
+    int bad = !root || !codes || !faults || !by_apikey || !pairs || !per_second;
+    char num[24];
 
     pthread_mutex_lock(&s->lock);
     bad |= json_object_set_new(root, "requests", json_integer((json_int_t)s->requests));
@@ -254,6 +271,14 @@ char *stats_json(struct stats *s)
             repeated += p->queries > 1;
             repeated_charged += p->charged > 1;
         }
+    for (size_t i = 0; i < PER_SECOND && !bad; i++) {
+        if (!s->second[i])
+            continue;
+        snprintf(num, sizeof num, "%lld", (long long)s->second[i]);
+        bad |= json_object_set_new(per_second, num, json_integer((json_int_t)s->per_second[i]));
+        if (s->per_second[i] > max_per_second)
+            max_per_second = s->per_second[i];
+    }
     pthread_mutex_unlock(&s->lock);
 
     bad |= json_object_set_new(root, "by_code", codes);
@@ -263,6 +288,8 @@ char *stats_json(struct stats *s)
     bad |= json_object_set_new(root, "repeated_pairs", json_integer((json_int_t)repeated));
     bad |= json_object_set_new(root, "repeated_charged_pairs",
                                json_integer((json_int_t)repeated_charged));
+    bad |= json_object_set_new(root, "per_second", per_second);
+    bad |= json_object_set_new(root, "max_per_second", json_integer((json_int_t)max_per_second));
     if (!bad)
         out = json_dumps(root, JSON_COMPACT);
     json_decref(root);

@@ -148,6 +148,19 @@ void test_stats(void)
     CHECK(jint(st, "repeated_charged_pairs", NULL) == 1, "repeated_charged_pairs %lld",
           jint(st, "repeated_charged_pairs", NULL));
     CHECK(!strstr(r.body, KEY_A) && !strstr(r.body, KEY_B), "stats never show a key");
+    {
+        /* per_second: the 7 queries, in the second or two they took. */
+        json_t *ps = json_object_get(st, "per_second");
+        const char *sec;
+        json_t *n;
+        long long sum = 0;
+        CHECK(json_is_object(ps) && json_object_size(ps) >= 1 && json_object_size(ps) <= 2,
+              "per_second: %s", r.body);
+        json_object_foreach(ps, sec, n) sum += json_integer_value(n);
+        CHECK(sum == 7, "per_second adds up to the requests: %lld", sum);
+        CHECK(jint(st, "max_per_second", NULL) >= 4 && jint(st, "max_per_second", NULL) <= 7,
+              "max_per_second %lld", jint(st, "max_per_second", NULL));
+    }
     json_decref(st);
     reply_free(&r);
 

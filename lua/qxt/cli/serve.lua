@@ -5,7 +5,10 @@
 -- of running its batch.
 local exit = require("qxt.exit")
 
-local USAGE = "usage: qxtv serve FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE]"
+local USAGE = "usage: qxtv serve FLOW.lua [--listen ADDR:PORT] [--tokens FILE] [--port-file FILE] "
+  .. "[--rate QPS] [--budget N] [--redis URL [--redis-password-file FILE] [--redis-prefix P] "
+  .. "[--redis-timeout MS] [--instances N] [--hash-key-file FILE] [--budget-id ID] [--daily-budget N]]"
+local shared_cli = require("qxt.shared.cli")
 
 local function say(...)
   io.stderr:write("qxtv serve: ", ...)
@@ -22,6 +25,17 @@ local function parse(args)
       if not args[i + 1] then return nil, "--" .. key .. " wants a value" end
       o[key] = args[i + 1]
       i = i + 2
+    elseif key == "rate" or key == "budget" then
+      -- The provider's limits over every instance (with --redis) or this one.
+      local n = tonumber(args[i + 1])
+      if key == "budget" then n = math.tointeger(n) end
+      if not n or n <= 0 then return nil, "--" .. key .. " wants a positive number" end
+      o[key] = n
+      i = i + 2
+    elseif key and shared_cli.OPTIONS[key] then
+      local ok, err = shared_cli.set(o, key, args[i + 1])
+      if not ok then return nil, err end
+      i = i + 2
     elseif key then
       return nil, "unknown option " .. a
     elseif not o.flow then
@@ -32,6 +46,9 @@ local function parse(args)
     end
   end
   if not o.flow then return nil, "serve wants a FLOW.lua" end
+  local err
+  o.shared, err = shared_cli.finish(o)
+  if err then return nil, err end
   local host, port = o.listen:match("^%[?([^%]]*)%]?:(%d+)$")
   port = tonumber(port)
   if not host or host == "" or not port or port > 65535 then
@@ -98,9 +115,23 @@ return function(...)
     say(tostring(srv))
     return exit.FAILED
   end
+  -- The guard before every provider query: the rate limit, the budgets and
+  -- the halt, shared through Redis with --redis (docs/scale-out.md).
+  local guard
+  if o.shared then
+    local s = o.shared
+    s.rate, s.budget, s.log = o.rate, o.budget, function(msg) say(msg) end
+    guard, err = require("qxt.shared").open(s)
+    if not guard then
+      say(tostring(err))
+      return exit.USAGE
+    end
+  elseif o.rate or o.budget then
+    guard = require("qxt.shared").embedded{ rate = o.rate, budget = o.budget }
+  end
   local app = require("qxt.serve.app").new{
     decision = decision, policy = pol, tokens = tokens, revision = revision, apikey = qxt.config().has_apikey,
-    log = function(msg) say(msg) end,
+    log = function(msg) say(msg) end, guard = guard,
   }
   if o["port-file"] then
     local f = assert(io.open(o["port-file"] .. ".tmp", "w"))
@@ -110,5 +141,6 @@ return function(...)
   end
   say(("serving %s (revision %s) on %s:%d"):format(o.flow, revision:sub(1, 12), o.host, srv:port()))
   require("qxt.serve.server").run(srv, function(req) return app:handle(req) end, { log = say })
+  if guard then guard:close() end
   return exit.OK
 end

@@ -1,5 +1,7 @@
 --- qxt.serve.app: what `qxtv serve` answers, one HTTP request at a time.
--- app.new{ decision =, policy =, tokens =, revision =, apikey =, log = } -> app;
+-- app.new{ decision =, policy =, tokens =, revision =, apikey =, log =, guard = } -> app;
+-- guard: a qxt.shared guard (the provider's rate limit, budgets and halt,
+-- shared by the instances on one Redis), or nil;
 -- policy: a qxt.serve.policy (limits, cache, idempotency, coalescing; the
 -- defaults when nil); tokens: a qxt.serve.tokens (nil: every caller is
 -- "anonymous").
@@ -47,7 +49,8 @@ function _M.new(opts)
     revision = opts.revision,
     apikey = opts.apikey,
     log = opts.log or function() end,
-    halted = nil,             -- the reason, once a fatal provider code came
+    halted = nil,             -- the reason, once a fatal provider code came (no guard)
+    guard = opts.guard,
     verify = opts.verify or verify,
     metrics = require("qxt.serve.metrics").new(),
     inflight = 0,
@@ -56,12 +59,18 @@ function _M.new(opts)
   return self
 end
 
+function App:halt_reason()
+  return self.halted or (self.guard and self.guard:halted())
+end
+
 function App:readiness()
   local rules = self.decision ~= nil
-  local ok = rules and self.apikey and not self.halted
+  local halted = self:halt_reason()
+  local ok = rules and self.apikey and not halted
   return ok and true or false, {
     ready = ok and true or false, rules = rules, apikey = self.apikey and true or false,
-    halted = self.halted or cjson.null, revision = self.revision,
+    halted = halted or cjson.null, revision = self.revision,
+    shared = self.guard and self.guard:modes() or nil,   -- which mode each shared limit is in
   }
 end
 
@@ -142,7 +151,8 @@ function App:verify_request(req)
   for k, v in pairs(body) do if v ~= cjson.null then record[k] = v end end
   local ok, reason, field = self.cleaner.record(record)
   if not ok then return fail(400, reason, { field = field }) end
-  if self.halted then return fail(503, "halted: " .. self.halted) end
+  local halted = self:halt_reason()
+  if halted then return fail(503, "halted: " .. halted) end
   if not self.apikey then return fail(503, "no apikey: set QXT_APIKEY or pass --apikey-file FILE") end
   -- The provider is asked only when neither the idempotency keys nor the
   -- cache answer, identical queries in flight share one, and the limits
@@ -150,15 +160,28 @@ function App:verify_request(req)
   local m, n, ask = record.mobile, record.name, self.verify
   local result, source, age_s, coalesced = policy:answer(caller, { mobile = m, name = n, request_id = request_id },
     policy:pair_key(m, n), function()
+      if self.guard then
+        -- Halted meanwhile, or a budget spent: never sent, so never kept or cached.
+        local refused = self.guard:before_send()
+        if refused then return { class = "unsent", reason = refused, attempts = 0 } end
+      end
       local r = ask(m, n)
       self.metrics:provider(r)          -- once per query, however many waited for it
       return r
     end)
   if not result then return refusal(source, age_s, coalesced) end
+  if result.class == "unsent" then return fail(503, result.reason) end
   if result.class == "account" then
-    self.halted = ("%s %s"):format(tostring(result.code), tostring(result.reason))
-    self.log(("halted: provider code %s; /v1/verify answers 503 until restarted"):format(result.code))
-    return fail(503, "halted: " .. self.halted)
+    local fatal = ("%s %s"):format(tostring(result.code), tostring(result.reason))
+    if self.guard then
+      self.guard:fatal(fatal)
+      self.log(("halted: provider code %s; every instance answers 503 until `qxtv admin resume`"):format(
+        result.code))
+    else
+      self.halted = fatal
+      self.log(("halted: provider code %s; /v1/verify answers 503 until restarted"):format(result.code))
+    end
+    return fail(503, "halted: " .. fatal)
   end
   self.log(("decision caller=%s mobile=%s name=%s code=%s class=%s source=%s"):format(
     caller, mask.mobile(record.mobile), mask.name(record.name), tostring(result.code), result.class, source))
@@ -188,7 +211,7 @@ function App:dispatch(req)
   if req.path == "/livez" then return reply(200, { status = "ok" }) end
   if req.path == "/metrics" then
     return 200, { ["Content-Type"] = "text/plain; version=0.0.4" },
-      self.metrics:render(self.policy:counters(), self.inflight)
+      self.metrics:render(self.policy:counters(), self.inflight, self.guard and self.guard:modes())
   end
   if req.path == "/readyz" then
     local ok, t = self:readiness()

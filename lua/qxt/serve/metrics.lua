@@ -6,7 +6,7 @@
 --   m:request("/v1/verify", 200)
 --   m:decision("consistent", "match", 0)
 --   m:provider(result)                       -- latency, possibly charged
---   m:render(policy:counters(), inflight)    --> the page
+--   m:render(policy:counters(), inflight [, modes])  --> the page; modes: guard:modes()
 local _M = {}
 
 local Metrics = {}
@@ -57,7 +57,7 @@ end
 
 --- The page: counters of this process, the policy's (refusals by limit,
 -- cache, coalescing) and the requests in flight.
-function Metrics:render(counters, inflight)
+function Metrics:render(counters, inflight, modes)
   local out = {}
   local function add(...) out[#out + 1] = table.concat({ ... }) end
   local function family(name, kind, help)
@@ -99,6 +99,14 @@ function Metrics:render(counters, inflight)
   add('qxtv_provider_latency_seconds_bucket{le="+Inf"} ', self.latency_count)
   add("qxtv_provider_latency_seconds_sum ", string.format("%.6f", self.latency_sum))
   add("qxtv_provider_latency_seconds_count ", self.latency_count)
+  if modes then
+    -- One line per part, 1 for the mode it is in (docs/scale-out.md).
+    family("qxtv_shared_mode", "gauge",
+           "The mode of each shared part (redis, rate, budget, halt): 1 for the current one.")
+    for _, part in ipairs(sorted_keys(modes)) do
+      add('qxtv_shared_mode{part="', label(part), '",mode="', label(modes[part]), '"} 1')
+    end
+  end
   return table.concat(out, "\n") .. "\n"
 end
 

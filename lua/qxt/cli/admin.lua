@@ -1,0 +1,106 @@
+--- `qxtv admin status|resume --redis URL [--redis-password-file FILE] [--redis-prefix P]`:
+-- what an operator does to the state qxtv instances share on Redis
+-- (docs/scale-out.md).
+--   status   says whether sending is halted (and why), and today's shared budget count
+--   resume   clears the halt a fatal provider code (-1, -5, -9) set: every
+--            instance may send again (within a second). Fix the account first.
+local exit = require("qxt.exit")
+local shared_cli = require("qxt.shared.cli")
+
+local USAGE = "usage: qxtv admin status|resume --redis URL [--redis-password-file FILE] [--redis-prefix P] "
+  .. "[--redis-timeout MS]"
+
+local function say(...)
+  io.stderr:write("qxtv admin: ", ...)
+  io.stderr:write("\n")
+end
+
+local function parse(args)
+  local o = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local key = a:match("^%-%-([%w-]+)$")
+    if key == "redis" or key == "redis-password-file" or key == "redis-prefix" or key == "redis-timeout" then
+      local ok, err = shared_cli.set(o, key, args[i + 1])
+      if not ok then return nil, err end
+      i = i + 2
+    elseif key then
+      return nil, "unknown option " .. a
+    elseif not o.action then
+      o.action = a
+      i = i + 1
+    else
+      return nil, "one action only (got also " .. a .. ")"
+    end
+  end
+  if o.action ~= "status" and o.action ~= "resume" then return nil, "admin wants an action: status or resume" end
+  local s, err = shared_cli.finish(o)
+  if err then return nil, err end
+  if not s then return nil, "admin wants --redis URL" end
+  o.shared = s
+  return o
+end
+
+-- Connects and waits for the connection (an operator's command may wait a second).
+local function connect(s)
+  local r, err = require("qxt.redis").connect{ url = s.redis, password_file = s.password_file,
+    prefix = s.prefix, timeout = math.max(s.timeout or 1, 1) }
+  if not r then return nil, err end
+  for _ = 1, 300 do
+    if r:state() ~= "connecting" then break end
+    qxt.sleep(0.01)
+  end
+  local state, why = r:state()
+  if state ~= "up" then
+    r:close()
+    return nil, ("Redis at %s is %s (%s)"):format(r.where, state, tostring(why))
+  end
+  return r
+end
+
+return function(...)
+  local o, why = parse({ ... })
+  if not o then
+    say(why)
+    io.stderr:write(USAGE, "\n")
+    return exit.USAGE
+  end
+  local r, err = connect(o.shared)
+  if not r then
+    say(err)
+    return exit.FAILED
+  end
+  local halt_key = r:key("halt")
+  local halted, gerr = r:call("GET", halt_key)
+  if halted == nil then
+    say("cannot read ", halt_key, ": ", tostring(gerr))
+    r:close()
+    return exit.FAILED
+  end
+  if o.action == "resume" then
+    if not halted then
+      print("not halted: nothing to resume")
+    else
+      local ok, derr = r:call("DEL", halt_key)
+      if ok == nil then
+        say("cannot clear ", halt_key, ": ", tostring(derr))
+        r:close()
+        return exit.FAILED
+      end
+      print("resumed: the halt (" .. halted .. ") is cleared; every instance sends again within a second")
+    end
+  else
+    print("halted: " .. (halted or "no"))
+    local t = r:call("TIME")
+    if type(t) == "table" then
+      local day = math.tointeger(tonumber(t[1]) // 86400)
+      local used = r:call("GET", r:key("budget", "day") .. ":" .. day)
+      print(("daily budget: %s queries leased today (UTC)"):format(used or "0"))
+    end
+    local rate = r:call("PTTL", r:key("rate"))
+    print("shared rate limit: " .. ((math.type(rate) == "integer" and rate > 0) and "in use" or "idle"))
+  end
+  r:close()
+  return exit.OK
+end

@@ -1,0 +1,173 @@
+--- qxt.shared: what several qxtv instances (serve and run processes on one
+-- apikey) share through Redis so that N of them keep one set of provider
+-- limits, not N (docs/scale-out.md). The guard stands before every provider
+-- query; a flow never sees Redis.
+--
+--   local guard, err = require("qxt.shared").open{
+--     redis = URL, password_file = PATH, prefix = "qxtv:", timeout = 0.05,
+--     instances = 1,                 -- how many share: the fallback rate is rate / instances
+--     rate = QPS, burst = 1,         -- the provider's rate limit over all instances
+--     budget = N, budget_id = ID,    -- a budget shared by the instances given the same ID
+--     daily_budget = N,              -- queries per UTC day over all instances
+--     hash_key_file = PATH,          -- the secret the instances key their hashes with
+--     log = function(msg) end }
+--   guard:before_send() -> nil | why, halted     -- once per query, before sending it:
+--       halted (a fatal code here or at another instance) or a budget refusal
+--       (why: "budget ... exhausted" or "... Redis unreachable"), else waits
+--       for the shared rate limit and returns nil
+--   guard:fatal(why)           a fatal provider code was seen here: every instance stops
+--   guard:halted() -> why | nil
+--   guard:modes() -> { redis = "up"|"connecting"|"down", rate = "shared"|"local"|"off",
+--                      budget = "shared"|"closed"|"off", halt = "shared"|"local" }
+--   guard:hash(s) -> 64 hex digits: HMAC-SHA256 under the shared hash key (nil without one)
+--   guard:close()              gives back unused budget leases, closes the connection
+--   require("qxt.shared").embedded{ rate =, burst =, budget = } -> the same interface for
+--       one instance without Redis (modes say "embedded")
+--
+-- Redis holds no personal data: fixed key names under the prefix (the
+-- rate timeline, the budget counts, the halt reason), each with a time to live.
+local redis = require("qxt.redis")
+
+local _M = {}
+
+local Guard = {}
+Guard.__index = Guard
+
+local function read_hash_key(path)
+  local text, err = require("qxt.file").read_private(path, 4096)
+  if not text then return nil, "--hash-key-file: " .. tostring(err) end
+  text = text:gsub("%s+$", "")
+  if #text < 32 then
+    return nil, "--hash-key-file " .. path .. ": shorter than 32 bytes (make one: head -c 32 /dev/urandom | base64)"
+  end
+  return text
+end
+
+function _M.open(opts)
+  local log = opts.log or function(msg) io.stderr:write("qxtv: ", msg, "\n") end
+  local r, err = redis.connect{ url = opts.redis, password_file = opts.password_file,
+                                timeout = opts.timeout or 0.05, prefix = opts.prefix or "qxtv:" }
+  if not r then return nil, err end
+  local self = setmetatable({ r = r, log = log, budgets = {}, instances = opts.instances or 1 }, Guard)
+  if opts.hash_key_file then
+    self.hash_key, err = read_hash_key(opts.hash_key_file)
+    if not self.hash_key then r:close() return nil, err end
+  end
+  if opts.budget_id ~= nil and not tostring(opts.budget_id):match("^[%w_.-]+$") then
+    r:close()
+    return nil, "--budget-id: letters, digits, '_', '.', '-' only"
+  end
+  local common = { instances = self.instances, log = log }
+  if opts.rate then
+    self.limiter = require("qxt.shared.ratelimit").new(r, { rate = opts.rate, burst = opts.burst,
+      instances = self.instances, log = log })
+  end
+  local budget = require("qxt.shared.budget")
+  if opts.budget and opts.budget_id then
+    self.budgets[#self.budgets + 1] = budget.new(r, { name = "run:" .. opts.budget_id, limit = opts.budget,
+      instances = common.instances, log = log })
+  end
+  if opts.daily_budget then
+    self.budgets[#self.budgets + 1] = budget.new(r, { name = "day", window = "day", limit = opts.daily_budget,
+      instances = common.instances, log = log })
+  end
+  self.halt = require("qxt.shared.halt").new(r, { log = log })
+  -- The first connect, in the loop, for at most a second: a start against a
+  -- dead Redis says so once, rather than at the first query.
+  for _ = 1, 100 do
+    if r:state() ~= "connecting" then break end
+    qxt.sleep(0.01)
+  end
+  local state, why = r:state()
+  if state ~= "up" then
+    log(("Redis at %s unreachable at start (%s): local fallbacks until it answers"):format(r.where, tostring(why)))
+  else
+    log(("shared state on Redis at %s (prefix %s)"):format(r.where, r.prefix))
+  end
+  return self
+end
+
+function Guard:halted()
+  return self.halt:check()
+end
+
+function Guard:before_send()
+  local why = self.halt:check()
+  if why then return why, true end
+  for _, b in ipairs(self.budgets) do
+    local ok, err = b:take()
+    if not ok then
+      if err == "exhausted" then
+        return ("budget exhausted: the %s budget of %d queries shared by the instances is spent"):format(
+          b.window == "day" and "daily" or "shared", b.limit)
+      end
+      return ("budget: Redis unreachable and this instance's lease is spent (%s); nothing sent"):format(err)
+    end
+  end
+  if self.limiter then self.limiter:take() end
+  why = self.halt:check()
+  if why then return why, true end
+  return nil
+end
+
+function Guard:fatal(why)
+  self.halt:raise(why)
+end
+
+function Guard:modes()
+  local budget = "off"
+  for _, b in ipairs(self.budgets) do
+    local m = b:status().mode
+    if budget ~= "closed" then budget = m end
+  end
+  return { redis = (self.r:state()), rate = self.limiter and self.limiter:mode() or "off",
+           budget = budget, halt = self.halt:mode() }
+end
+
+function Guard:hash(s)
+  if not self.hash_key then return nil end
+  local crypto = require("qxt.crypto")
+  return crypto.hex(crypto.hmac(self.hash_key, s))
+end
+
+--- The same guard for one instance alone (no --redis): the local rate
+--- limiter (qxt.step.ratelimit), a budget counted here, a halt of its own.
+--- `qxtv serve --rate/--budget` without Redis uses it.
+local Embedded = {}
+Embedded.__index = Embedded
+
+function _M.embedded(opts)
+  return setmetatable({ limiter = opts.rate and require("qxt.step.ratelimit").new(opts.rate, opts.burst),
+                        budget = opts.budget, sent = 0 }, Embedded)
+end
+
+function Embedded:before_send()
+  if self.own then return self.own, true end
+  if self.budget and self.sent >= self.budget then
+    return ("budget exhausted: %d queries sent"):format(self.budget)
+  end
+  self.sent = self.sent + 1
+  if self.limiter then self.limiter:take() end
+  if self.own then return self.own, true end
+  return nil
+end
+
+function Embedded:fatal(why) self.own = self.own or why end
+function Embedded:halted() return self.own end
+function Embedded:modes()
+  return { redis = "off", rate = self.limiter and "embedded" or "off", budget = self.budget and "embedded" or "off",
+           halt = "embedded" }
+end
+function Embedded.hash() return nil end
+function Embedded.close() end
+
+function Guard:close()
+  if self.closed then return end
+  self.closed = true
+  for _, b in ipairs(self.budgets) do
+    if self.r:up() then b:release() end
+  end
+  self.r:close()
+end
+
+return _M
