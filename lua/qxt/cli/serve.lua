@@ -101,20 +101,6 @@ return function(...)
       return exit.USAGE
     end
   end
-  -- The flow's `serve` table sets the limits, the cache and idempotency
-  -- (docs/serve-policy.md); a bad one stops the start, naming it.
-  local okp, pol = pcall(require("qxt.serve.policy").new, decision.serve)
-  if not okp then
-    say(o.flow, ": serve: ", tostring(pol))
-    return exit.USAGE
-  end
-  local _, revision = require("qxt.crypto").sha256_file(o.flow)
-  local httpd = require("qxt.httpd.core")
-  local ok, srv = pcall(httpd.listen, o.host, o.port)
-  if not ok then
-    say(tostring(srv))
-    return exit.FAILED
-  end
   -- The guard before every provider query: the rate limit, the budgets and
   -- the halt, shared through Redis with --redis (docs/scale-out.md).
   local guard
@@ -128,6 +114,32 @@ return function(...)
     end
   elseif o.rate or o.budget then
     guard = require("qxt.shared").embedded{ rate = o.rate, budget = o.budget }
+  end
+  -- The flow's `serve` table sets the limits, the cache and idempotency
+  -- (docs/serve-policy.md); a bad one stops the start, naming it. With
+  -- --redis they live there, shared by the instances (same connection as
+  -- the guard's, hashes keyed with --hash-key-file).
+  local shared
+  if o.shared then
+    if not guard.hash_key then
+      guard:close()
+      say("--redis needs --hash-key-file FILE: the instances must key their hashes with one secret")
+      return exit.USAGE
+    end
+    shared = { redis = guard.r, hash_key = guard.hash_key, log = function(msg) say(msg) end }
+  end
+  local okp, pol = pcall(require("qxt.serve.policy").new, decision.serve, nil, shared)
+  if not okp then
+    if guard then guard:close() end
+    say(o.flow, ": serve: ", tostring(pol))
+    return exit.USAGE
+  end
+  local _, revision = require("qxt.crypto").sha256_file(o.flow)
+  local httpd = require("qxt.httpd.core")
+  local ok, srv = pcall(httpd.listen, o.host, o.port)
+  if not ok then
+    say(tostring(srv))
+    return exit.FAILED
   end
   local app = require("qxt.serve.app").new{
     decision = decision, policy = pol, tokens = tokens, revision = revision, apikey = qxt.config().has_apikey,

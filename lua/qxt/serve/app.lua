@@ -63,6 +63,18 @@ function App:halt_reason()
   return self.halted or (self.guard and self.guard:halted())
 end
 
+--- The mode of each part of the state (docs/serve-policy.md): the guard's
+--- (redis, rate, budget, halt) and the policy's (cache, idempotency, limits,
+--- coalescing): "shared" on Redis, a fallback while it is unreachable, or
+--- "embedded" without --redis.
+function App:modes()
+  local m = self.policy:modes()
+  if self.guard then
+    for k, v in pairs(self.guard:modes()) do m[k] = v end
+  end
+  return m
+end
+
 function App:readiness()
   local rules = self.decision ~= nil
   local halted = self:halt_reason()
@@ -70,7 +82,7 @@ function App:readiness()
   return ok and true or false, {
     ready = ok and true or false, rules = rules, apikey = self.apikey and true or false,
     halted = halted or cjson.null, revision = self.revision,
-    shared = self.guard and self.guard:modes() or nil,   -- which mode each shared limit is in
+    shared = self:modes(),      -- which mode each part of the shared state is in
   }
 end
 
@@ -211,7 +223,7 @@ function App:dispatch(req)
   if req.path == "/livez" then return reply(200, { status = "ok" }) end
   if req.path == "/metrics" then
     return 200, { ["Content-Type"] = "text/plain; version=0.0.4" },
-      self.metrics:render(self.policy:counters(), self.inflight, self.guard and self.guard:modes())
+      self.metrics:render(self.policy:counters(), self.inflight, self:modes())
   end
   if req.path == "/readyz" then
     local ok, t = self:readiness()

@@ -6,19 +6,28 @@
 -- INTERFACE (what the server wires in)
 --
 --   local policy = require("qxt.serve.policy")
---   local p = policy.new(opts, clock)
+--   local p = policy.new(opts, clock [, shared])
 --     opts   the flow's `serve` table, or nil for the defaults:
 --              { limits = {...}       -- limits.lua: qps, burst, daily_budget,
 --                                     --   names_per_mobile, names_window,
 --                                     --   pair_interval, max_subjects, callers
 --                cache = { ttl = { consistent =, inconsistent =, no_record = },
 --                          max_entries = 100000 },              -- cache.lua
---                idempotency = { window = 86400, max_entries = 100000 } }
+--                idempotency = { window = 86400, max_entries = 100000 },
+--                redis_down = "closed" | "local" }  -- shared only: the subject
+--                                     --   limits while Redis is unreachable
 --            an unknown key or a bad value raises, naming it (at load time).
---     clock  function() -> seconds; default qxt.now (monotonic). All state is
---            in memory and dies with the process, so every window and time
---            to live is measured on a monotonic clock: setting the wall
---            clock (NTP, by hand) neither extends nor cuts one.
+--     clock  function() -> seconds; default qxt.now (monotonic). The state
+--            in memory dies with the process, so every window and time to
+--            live is measured on a monotonic clock: setting the wall clock
+--            (NTP, by hand) neither extends nor cuts one.
+--     shared nil: the state in this process (store.lua). Or
+--            { redis = a qxt.redis connection, hash_key = the secret every
+--              instance has (--hash-key-file), log = function(msg) } : the
+--            cache, the idempotency keys, names per mobile, the pair
+--            interval and coalescing on Redis, shared by the instances
+--            (shared/store.lua; its times are Redis TIME). The per-caller
+--            qps and daily_budget stay in each process.
 --
 --   p:admit(caller, req) -> true | nil, status, limit, retry_after
 --     caller  the name tokens:check gave, or nil when it gave none
@@ -28,8 +37,9 @@
 --     when the caller is over its rate. Call it once per request.
 --
 --   p:pair_key(mobile, name) -> 32 hex digits: the keyed hash of the cleaned
---     pair (HMAC-SHA256 under a key drawn at start, as the journal's
---     Journal:pair), the key the cache, the flights and the limits use.
+--     pair (HMAC-SHA256 under a key drawn at start, or shared.hash_key, as
+--     the journal's Journal:pair), the key the cache, the flights and the
+--     limits use.
 --
 --   p:answer(caller, req, key, fetch)
 --       -> answer, source, age_s, coalesced
@@ -52,7 +62,11 @@
 --             to this one)
 --     refusals: 429 with limit "names_per_mobile", "subjects_full",
 --             "pair_interval" or "daily_budget" and retry_after in whole
---             seconds (>= 1); 409, "request_id_reused", nil when the caller
+--             seconds (>= 1); shared only: 429 "redis_down" (a subject limit
+--             that cannot be checked), 503 "redis_down" (a request_id that
+--             cannot be looked up), 503 "coalesced_lost" (the instance that
+--             asked for this pair gave no answer; nobody asks again before
+--             the pair interval ends); 409, "request_id_reused", nil when the caller
 --             reuses a request_id for another pair within the window; 400,
 --             "request_id", nil for a request_id that is not a non-empty
 --             string or an integer of at most 200 bytes.
@@ -66,8 +80,11 @@
 --     retried request never pays twice; a never-sent failure, a halting
 --     or transient code is not kept (asking again is free and may help).
 --
+--   p:modes() -> { cache =, idempotency =, limits =, coalescing = }: each
+--     part's mode, "embedded", "shared" or its fallback (shared/store.lua).
+--
 --   p:counters() -> { refusals = { [limit] = n }, cache_hits, cache_misses,
---     coalesced, idempotent, provider_queries, cache_entries, subjects }:
+--     coalesced, idempotent, provider_queries, cache_entries, subjects, modes }:
 --     a fresh snapshot for /metrics; labels are limit names, never data.
 --
 -- No table here holds a mobile or a name: subjects, cache entries and

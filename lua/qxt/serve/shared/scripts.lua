@@ -16,15 +16,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 ]]
 
 -- KEYS: answer.  -> { fields (flat, empty: a miss), now }
-_M.CACHE_GET = NOW .. [[
+_M.CACHE_GET = NOW .. [==[
 return { redis.call('HGETALL', KEYS[1]), now }
-]]
+]==]
 
 -- The distinct names checked against one mobile in a sliding window: a
 -- sorted set of pair hashes scored by when each was last checked.
 -- KEYS: names.  ARGV: pair hash, limit, window ms.
 -- -> { 1 } counted | { 0, ms until the oldest other name leaves the window }
-_M.NAMES = NOW .. [[
+_M.NAMES = NOW .. [==[
 local window = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
@@ -36,7 +36,7 @@ end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], window)
 return { 1 }
-]]
+]==]
 
 -- Who asks the provider for a pair: the answer if it is cached by now;
 -- else the holder of the lock (another instance is asking: wait for it);
@@ -45,7 +45,7 @@ return { 1 }
 -- starts the interval.
 -- KEYS: answer, lock, interval.  ARGV: token, lock ms, interval ms (0: off).
 -- -> { 'cache', fields, now } | { 'wait', holder } | { 'pair', ms left } | { 'owner' }
-_M.CLAIM = NOW .. [[
+_M.CLAIM = NOW .. [==[
 local h = redis.call('HGETALL', KEYS[1])
 if #h > 0 then return { 'cache', h, now } end
 local holder = redis.call('GET', KEYS[2])
@@ -58,23 +58,23 @@ end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 if interval > 0 then redis.call('SET', KEYS[3], '1', 'PX', interval) end
 return { 'owner' }
-]]
+]==]
 
 -- The owner gives its lock back without an answer (refused after all, or
 -- its query failed before it was sent): the interval goes too when asked.
 -- KEYS: lock, interval.  ARGV: token, "1" to end the interval.
-_M.RELEASE = [[
+_M.RELEASE = [==[
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
 end
 return 1
-]]
+]==]
 
 -- The owner's answer: for the waiters (done, by the owner's token, briefly)
 -- and in the cache (by outcome; ttl 0: not cached); then the lock goes.
 -- KEYS: answer, lock, done.  ARGV: token, cache ttl ms, done ttl ms, fields...
-_M.FINISH = NOW .. [[
+_M.FINISH = NOW .. [==[
 local fields = {}
 for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 fields[#fields + 1] = 't'
@@ -89,24 +89,24 @@ redis.call('HSET', KEYS[3], unpack(fields))
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
-]]
+]==]
 
 -- A waiter's look: the owner's answer, or still asking, or lost (the lock
 -- is gone without an answer: the owner died or Redis lost its data).
 -- KEYS: done, lock, interval.  ARGV: the owner's token.
 -- -> { 'done', fields, now } | { 'wait' } | { 'lost', ms left of the interval }
-_M.POLL = NOW .. [[
+_M.POLL = NOW .. [==[
 local h = redis.call('HGETALL', KEYS[1])
 if #h > 0 then return { 'done', h, now } end
 if redis.call('GET', KEYS[2]) == ARGV[1] then return { 'wait' } end
 return { 'lost', redis.call('PTTL', KEYS[3]) }
-]]
+]==]
 
 -- A request_id (its keyed hash, with the caller): new (then held for this
 -- pair while it is answered), answered before, or used for another pair.
 -- KEYS: id.  ARGV: pair hash, ms to hold a new id while it is answered.
 -- -> { 'new' } | { 'kept', fields, now } | { 'conflict' }
-_M.ID_CLAIM = NOW .. [[
+_M.ID_CLAIM = NOW .. [==[
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then
   redis.call('HSET', KEYS[1], 'p', ARGV[1])
@@ -118,12 +118,12 @@ for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
 if f.p ~= ARGV[1] then return { 'conflict' } end
 if f.t then return { 'kept', h, now } end
 return { 'new' }
-]]
+]==]
 
 -- The answer kept for a request_id for the window; window 0: keep none
 -- (an id held and not answered is freed).
 -- KEYS: id.  ARGV: pair hash, window ms, fields...
-_M.ID_DONE = NOW .. [[
+_M.ID_DONE = NOW .. [==[
 if tonumber(ARGV[2]) == 0 then
   if redis.call('HGET', KEYS[1], 'p') == ARGV[1] and not redis.call('HGET', KEYS[1], 't') then
     redis.call('DEL', KEYS[1])
@@ -138,6 +138,6 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
-]]
+]==]
 
 return _M

@@ -241,7 +241,7 @@ function Store:flight(key, gate, fetch)
   return { answer, "provider", 0, false }
 end
 
-function Store:query(key, now, gate, fetch)
+function Store:query(key, _now, gate, fetch)
   if not self.flights:busy(key) then
     local ok, limit, after = gate(true)
     if not ok then return nil, 429, limit, after end
