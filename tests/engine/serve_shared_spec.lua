@@ -38,8 +38,8 @@ end
 describe("serve policy on Redis", function()
   local rs, conns = nil, {}
 
-  local function instance(opts, extra)
-    local r = assert(redis.connect{ url = rs.url, timeout = 0.5 })
+  local function instance(opts, extra, timeout)
+    local r = assert(redis.connect{ url = rs.url, timeout = timeout or 0.5 })
     conns[#conns + 1] = r
     assert.is_true(wait_up(r), select(2, r:state()))
     local shared = { redis = r, hash_key = HASH_KEY }
@@ -196,6 +196,21 @@ describe("serve policy on Redis", function()
     qxt.sleep(1.1)
     assert.are.same({ cache = "shared", idempotency = "shared", limits = "shared", coalescing = "shared" },
                     closed:modes())
+  end)
+
+  it("counts a Redis slower than its timeout as down for that request", function()
+    local p = instance(nil, nil, 0.1)
+    local f = counting("13900000009", "吴十")
+    rs:pause()
+    local r = { p:answer("c", req("13900000009", "吴十"), nil, f.fn) }
+    rs:resume()
+    assert.are.same({ nil, 429, "redis_down", 1 }, r)
+    assert.are.equal(0, f.calls)
+    assert.are.equal("closed", p:modes().limits)
+    local ans, source = p:answer("c", req("13900000009", "吴十"), nil, f.fn)
+    assert.are.equal("provider", source)
+    assert.is_number(ans.code)
+    assert.are.equal(1, f.calls)
   end)
 
   it("keeps no mobile or name in Redis, and every key has a time to live", function()
