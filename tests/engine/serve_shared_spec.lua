@@ -115,6 +115,19 @@ describe("serve policy on Redis", function()
     assert.are.equal(1, calls)
   end)
 
+  it("does not start the pair interval for a query the guard never sent", function()
+    local a, b = instance(), instance()
+    local calls = 0
+    local function unsent()
+      calls = calls + 1
+      return { class = "unsent", reason = "budget exhausted", attempts = 0 }
+    end
+    assert.are.equal("unsent", (a:answer("c", req("13800138009", "钱七"), nil, unsent)).class)
+    local again = b:answer("c", req("13800138009", "钱七"), nil, unsent)
+    assert.are.equal("unsent", again.class)
+    assert.are.equal(2, calls)
+  end)
+
   it("asks once for a pair two instances want at once; the other waits for its answer", function()
     local a, b = instance(), instance()
     local f = counting(MOBILE, NAME, function() qxt.sleep(0.3) end)

@@ -51,6 +51,9 @@ Store.__index = Store
 local DONE_TTL = 30000          -- ms: waiters poll every 100 ms at most
 local SETTLE = 1                -- s without a failure before a part says "shared" again
 local FALLBACK = { cache = "miss", idempotency = "closed", coalescing = "local" }
+-- The reason of an answer without a code, for those who waited on it (the
+-- owner's own text stays with the owner: it is not kept in Redis).
+local UNSENT = { unsent = "not sent: halted, or the budget is spent (at the instance that asked)" }
 
 function _M.new(settings, clock, shared)
   local r = shared.redis
@@ -121,7 +124,8 @@ local function decode(flat)
   local f = {}
   for i = 1, #flat, 2 do f[flat[i]] = flat[i + 1] end
   local code = math.tointeger(tonumber(f.c))
-  return { code = code, class = f.k, reason = code and codes.reason(code) or nil, status = f.s,
+  local reason = code and codes.reason(code) or UNSENT[f.k]
+  return { code = code, class = f.k, reason = reason, status = f.s,
            area = f.a, isp = f.i, possibly_charged = f.pc == "1" or nil }, tonumber(f.t), f.p
 end
 
@@ -238,6 +242,9 @@ function Store:flight(key, gate, fetch)
   for _, v in ipairs(fields(answer)) do args[#args + 1] = v end
   local fin, ferr = self.s.FINISH:run({ self:key("cache", key), lock, self:key("done", key, token) }, args)
   if not fin then self:fail("coalescing", ferr) end
+  -- Never sent (the guard: halted, or the budget spent): the pair's
+  -- interval did not start after all.
+  if answer.class == "unsent" then self.r:call("DEL", interval) end
   return { answer, "provider", 0, false }
 end
 
