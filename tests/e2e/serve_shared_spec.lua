@@ -155,6 +155,13 @@ describe("qxtv serve instances sharing state on Redis", function()
     assert.matches('qxtv_shared_mode{part="cache",mode="shared"} 1', text, 1, true)
   end)
 
+  it("refuses to start with --redis but no --hash-key-file: the instances would share nothing", function()
+    local _, err, rc = sim.run(("%s serve %s --listen 127.0.0.1:0 --redis %s"):format(q(sim.qxtv()),
+      q(dir .. "/flow.lua"), q(rs.url)))
+    assert.are.equal(2, rc)
+    assert.matches("--redis needs --hash-key-file", err, 1, true)
+  end)
+
   it("makes one provider query for 300 identical requests spread over three instances", function()
     s:reset()
     local reqs = {}
