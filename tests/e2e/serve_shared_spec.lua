@@ -29,8 +29,8 @@ local Server = {}
 Server.__index = Server
 
 --- `qxtv serve` in the background on a free port, sharing state on rs;
---- engine: the engine's options (before the flow).
-local function start(dir, s, rs, tag, args, engine)
+--- engine: the engine's options (before the flow); no_key: without --hash-key-file.
+local function start(dir, s, rs, tag, args, engine, no_key)
   local flow = dir .. "/flow.lua"
   if not io.open(flow) then sim.write_file(flow, FLOW) end
   local key_file = dir .. "/hash.key"
@@ -42,8 +42,9 @@ local function start(dir, s, rs, tag, args, engine)
   -- A slow Redis counts as down (--redis-timeout, 50 ms by default): this
   -- box runs many tests at once, and these are about sharing, not speed.
   local cmd = ("(QXT_ENDPOINT=%s QXT_APIKEY=%s %s serve %s %s --listen 127.0.0.1:0 --port-file %s "
-               .. "--redis %s --redis-timeout 2000 --hash-key-file %s %s >%s 2>&1 & echo $! >%s) ")
-    :format(q(s.endpoint), KEY, q(sim.qxtv()), engine or "", q(flow), q(port_file), q(rs.url), q(key_file), args or "",
+               .. "--redis %s --redis-timeout 2000 %s %s >%s 2>&1 & echo $! >%s) ")
+    :format(q(s.endpoint), KEY, q(sim.qxtv()), engine or "", q(flow), q(port_file), q(rs.url),
+            no_key and "" or "--hash-key-file " .. q(key_file), args or "",
             q(log), q(dir .. "/pid-" .. tag))
   assert(os.execute(cmd))
   local got, port = pcall(wait_for, "the port file", function()
@@ -155,11 +156,11 @@ describe("qxtv serve instances sharing state on Redis", function()
     assert.matches('qxtv_shared_mode{part="cache",mode="shared"} 1', text, 1, true)
   end)
 
-  it("refuses to start with --redis but no --hash-key-file: the instances would share nothing", function()
-    local _, err, rc = sim.run(("%s serve %s --listen 127.0.0.1:0 --redis %s"):format(q(sim.qxtv()),
-      q(dir .. "/flow.lua"), q(rs.url)))
-    assert.are.equal(2, rc)
-    assert.matches("--redis needs --hash-key-file", err, 1, true)
+  it("keeps the per-request state in the instance with --redis but no --hash-key-file, and says so", function()
+    local alone = start(dir, s, rs, "nokey", nil, nil, true)
+    finally(function() alone:stop() end)
+    assert.are.equal("embedded", modes(alone).cache)
+    assert.matches("--redis without --hash-key-file", alone:log(), 1, true)
   end)
 
   it("makes one provider query for 300 identical requests spread over three instances", function()

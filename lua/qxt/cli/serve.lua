@@ -117,16 +117,16 @@ return function(...)
   end
   -- The flow's `serve` table sets the limits, the cache and idempotency
   -- (docs/serve-policy.md); a bad one stops the start, naming it. With
-  -- --redis they live there, shared by the instances (same connection as
-  -- the guard's, hashes keyed with --hash-key-file).
+  -- --redis and --hash-key-file they live there, shared by the instances
+  -- (the guard's connection, hashes keyed with the file's secret).
+  -- Without --hash-key-file the instances could not agree on a key without
+  -- a mobile or a name in it: the guard is shared, this state is not.
   local shared
-  if o.shared then
-    if not guard.hash_key then
-      guard:close()
-      say("--redis needs --hash-key-file FILE: the instances must key their hashes with one secret")
-      return exit.USAGE
-    end
+  if o.shared and guard.hash_key then
     shared = { redis = guard.r, hash_key = guard.hash_key, log = function(msg) say(msg) end }
+  elseif o.shared then
+    say("--redis without --hash-key-file: the cache, request ids, names per mobile, the pair interval "
+      .. "and coalescing stay in this instance (give every instance the same --hash-key-file to share them)")
   end
   local okp, pol = pcall(require("qxt.serve.policy").new, decision.serve, nil, shared)
   if not okp then
