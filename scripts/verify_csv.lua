@@ -41,15 +41,18 @@ local opts = { out = "out", concurrency = 32, encoding = "auto", resend_possibly
 local NUMBERS = { concurrency = "integer", rate = "number", budget = "integer", max_age = "number",
                   progress_every = "number", resend_possibly_charged = "integer" }
 local ZERO_OK = { resend_possibly_charged = true }
-local shared_cli = require("qxt.shared.cli")
+-- The shared-state options (docs/scale-out.md): their parser is loaded
+-- only when one is given (and is not there under --sandbox).
+local SHARED = { redis = true, ["redis-password-file"] = true, ["redis-prefix"] = true, ["redis-timeout"] = true,
+                 instances = true, ["hash-key-file"] = true, ["budget-id"] = true, ["daily-budget"] = true }
 local i, input = 1, nil
 while i <= #arg do
   local a = arg[i]
   local key = a:match("^%-%-([%w-]+)$")
   if key == "quiet" or key == "resume" or key == "no-journal" then
     opts[key:gsub("-", "_")] = true
-  elseif key and shared_cli.OPTIONS[key] then
-    local ok, err = shared_cli.set(opts, key, arg[i + 1])
+  elseif key and SHARED[key] then
+    local ok, err = qxt.shared.cli.set(opts, key, arg[i + 1])
     if not ok then usage(err) end
     i = i + 1
   elseif key then
@@ -77,8 +80,12 @@ while i <= #arg do
   i = i + 1
 end
 if not input then usage("missing INPUT.csv") end
-local shared, serr = shared_cli.finish(opts)
-if serr then usage(serr) end
+local shared
+if opts.shared then
+  local serr
+  shared, serr = qxt.shared.cli.finish(opts)
+  if serr then usage(serr) end
+end
 if not qxt.config().has_apikey then
   usage("no apikey: set QXT_APIKEY or pass --apikey-file FILE to qxtv (nothing was sent)")
 end

@@ -14,7 +14,7 @@ local LAZY = {
   flow = "qxt.flow", retry = "qxt.step.retry", clean = "qxt.step.clean", mask = "qxt.mask",
   route = "qxt.step.route", csv = "qxt.csv", codes = "qxt.codes", source = "qxt.source",
   sink = "qxt.sink", report = "qxt.report", rules = "qxt.step.rules", journal = "qxt.journal",
-  file = "qxt.file", exit = "qxt.exit",
+  file = "qxt.file", exit = "qxt.exit", shared = "qxt.shared",
 }
 
 return setmetatable(_M, {

@@ -168,7 +168,10 @@ describe("scale-out on Redis", function()
     remember(everyone)
     write_people(dir .. "/people-a.csv", everyone)
     local s = start_sim{ "--people", dir .. "/people-a.csv", "--apikey", KEY }
-    local args = "--rate 200 " .. shared("ta:", 4)
+    -- The provider's limit is 200/s; --rate keeps 10% under it, as docs/scale-out.md
+    -- says to: the limit binds on Redis's clock when a query is let go, and the
+    -- way to the provider (a busy CPU, the network) can bunch a few together.
+    local args = "--rate 180 " .. shared("ta:", 4)
     local servers, loads = {}, {}
     for i = 1, 3 do servers[i] = serve(dir, "a" .. i, s.endpoint, args) end
     local run = run_flow(dir, "a", s.endpoint, { table.unpack(everyone, 1051, 1400) },
@@ -194,7 +197,8 @@ describe("scale-out on Redis", function()
       seconds = seconds + 1
       assert.is_true(n <= 200, "the simulator saw " .. n .. " queries in one second: " .. cjson.encode(st.per_second))
     end
-    assert.is_true(seconds >= 7, "1400 queries at 200/s take at least 7 seconds, not " .. seconds)
+    -- Shared, not 4 x 180/s: 1400 queries spread over 7.8 s or more.
+    assert.is_true(seconds >= 8, "1400 queries at 180/s take at least 8 wall-clock seconds, not " .. seconds)
     io.stderr:write(("\n[scale-out] queries per second at the simulator: max %d over %d s\n"):format(
       st.max_per_second, seconds))
   end)

@@ -121,6 +121,10 @@ function _M.new(opts)
       error("qxt.flow: option 'verify' is not available in the sandbox (the endpoint, the apikey, "
             .. "TLS and timeouts are the operator's)", 2)
     end
+    if fopts.shared ~= nil then
+      error("qxt.flow: option 'shared' is not available in the sandbox (Redis and its password are the "
+            .. "operator's)", 2)
+    end
     local o = {}
     for k, v in pairs(fopts) do o[k] = real_of[v] or v end
     if type(o.journal) == "string" then policy:check_write(o.journal) end

@@ -26,9 +26,12 @@
 --
 -- Redis holds no personal data: fixed key names under the prefix (the
 -- rate timeline, the budget counts, the halt reason), each with a time to live.
-local redis = require("qxt.redis")
-
+--
+-- qxt.shared.cli (also as qxt.shared.cli): the command-line options. hiredis
+-- is loaded by open() only, so parsing options costs nothing.
 local _M = {}
+
+_M.cli = require("qxt.shared.cli")
 
 local Guard = {}
 Guard.__index = Guard
@@ -45,7 +48,7 @@ end
 
 function _M.open(opts)
   local log = opts.log or function(msg) io.stderr:write("qxtv: ", msg, "\n") end
-  local r, err = redis.connect{ url = opts.redis, password_file = opts.password_file,
+  local r, err = require("qxt.redis").connect{ url = opts.redis, password_file = opts.password_file,
                                 timeout = opts.timeout or 0.05, prefix = opts.prefix or "qxtv:" }
   if not r then return nil, err end
   local self = setmetatable({ r = r, log = log, budgets = {}, instances = opts.instances or 1 }, Guard)
