@@ -100,7 +100,10 @@ def one(r):
         return [0, str(e)]
 with ThreadPoolExecutor(max_workers=workers) as ex:
     out = list(ex.map(one, reqs))
-json.dump(out, open(sys.argv[4], "w"))
+import os
+with open(sys.argv[4] + ".tmp", "w") as f:
+    json.dump(out, f)
+os.rename(sys.argv[4] + ".tmp", sys.argv[4])   # whole, or not there: the spec polls for it
 ]]
 
 local function load(dir, reqs, workers, together, background, pause)
