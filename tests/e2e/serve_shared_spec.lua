@@ -311,7 +311,7 @@ describe("qxtv serve instances when Redis dies under load", function()
 end)
 
 describe("qxtv serve instances when the one asking the provider dies", function()
-  it("never send its possibly charged query again: the others answer 503, then 429 until the interval ends", function()
+  it("never send its possibly charged query again: 503, then 429 until the interval ends, 409 for its id", function()
     local dir = sim.tmpdir()
     local rs = redis_server.start()
     local s = sim.start{ "--latency", "3s" }
@@ -323,7 +323,7 @@ describe("qxtv serve instances when the one asking the provider dies", function(
       s:stop()
       rs:stop()
     end)
-    local body = cjson.encode{ mobile = "13972565391", name = "张三" }
+    local body = cjson.encode{ mobile = "13972565391", name = "张三", request_id = "pay-1" }
     assert(os.execute(("curl -s -o /dev/null -H 'Content-Type: application/json' -d %s %s >/dev/null 2>&1 &")
       :format(q(body), q(a.url .. "/v1/verify"))))
     wait_for("A's query at the provider", function() return s:stats().requests == 1 end)
@@ -334,6 +334,10 @@ describe("qxtv serve instances when the one asking the provider dies", function(
     st, refused = b:verify{ mobile = "13972565391", name = "张三" }
     assert.are.equal(429, st)
     assert.are.equal("pair_interval", refused.limit)
+    -- the caller retries its request_id: never sent again under it
+    st, refused = b:verify{ mobile = "13972565391", name = "张三", request_id = "pay-1" }
+    assert.are.equal(409, st)
+    assert.are.equal("request_id_lost", refused.error)
     assert.are.equal(1, s:stats().requests)
     assert.matches("not asked again", b:log())
   end)

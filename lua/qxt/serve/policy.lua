@@ -66,7 +66,9 @@
 --             that cannot be checked), 503 "redis_down" (a request_id that
 --             cannot be looked up), 503 "coalesced_lost" (the instance that
 --             asked for this pair gave no answer; nobody asks again before
---             the pair interval ends); 409, "request_id_reused", nil when the caller
+--             the pair interval ends), 409 "request_id_lost" (a request_id
+--             whose instance stopped mid-query: not asked again under that
+--             id); 409, "request_id_reused", nil when the caller
 --             reuses a request_id for another pair within the window; 400,
 --             "request_id", nil for a request_id that is not a non-empty
 --             string or an integer of at most 200 bytes.
@@ -228,14 +230,15 @@ function Policy:answer(caller, req, key, fetch)
     self.idempotent = self.idempotent + 1
     return cache.expand(kept), "idempotent", age, false
   end
+  local holder = kept             -- with "new": the store's mark that this request holds the id
   local res, shared = self.id_flights:join(id_key, function()
     local r = table.pack(pcall(self.decide, self, caller, req, key, fetch))
     if not r[1] then
-      st:id_done(id_key, key, nil, self.clock())
+      st:id_done(id_key, key, nil, self.clock(), holder)
       error(r[2], 0)
     end
     r = table.pack(table.unpack(r, 2, r.n))
-    st:id_done(id_key, key, r[1] and worth_keeping(r[1]) and cache.compact(r[1]) or nil, self.clock())
+    st:id_done(id_key, key, r[1] and worth_keeping(r[1]) and cache.compact(r[1]) or nil, self.clock(), holder)
     return r
   end)
   local r = res[1]

@@ -20,13 +20,15 @@
 --     runs once in a task of its own and returns the result table; the
 --     store caches it by outcome (cache.lua). source is "provider", or
 --     "cache" when a store learnt meanwhile that the answer was cached.
---   s:id_claim(id_key, pair_key, now) -> "new" | "kept", compact, age_s
+--   s:id_claim(id_key, pair_key, now) -> "new", holder | "kept", compact, age_s
 --                                      | "conflict" | nil, status, limit, retry_after
 --     a request_id (its keyed hash): never seen (or in flight for the same
 --     pair): "new"; answered before: "kept" with that answer (cache.compact);
---     seen for another pair: "conflict".
---   s:id_done(id_key, pair_key, compact | nil, now)   the answer to keep for the id
---     (nil: keep none; the id may be used again)
+--     seen for another pair: "conflict"; or a refusal (shared/store.lua:
+--     503 while Redis is away, 409 "request_id_lost").
+--   s:id_done(id_key, pair_key, compact | nil, now, holder)   the answer to keep
+--     for the id (nil: keep none; the id may be used again); holder: what
+--     id_claim gave with "new" (whether this request holds the id)
 --   s:modes() -> { cache =, idempotency =, limits =, coalescing = }: the mode
 --     each part is in ("embedded" here; shared/store.lua: "shared" or its
 --     fallback), for /readyz and /metrics.

@@ -103,35 +103,43 @@ return { 'lost', redis.call('PTTL', KEYS[3]) }
 ]==]
 
 -- A request_id (its keyed hash, with the caller): new (then held for this
--- pair while it is answered), answered before, or used for another pair.
--- KEYS: id.  ARGV: pair hash, ms to hold a new id while it is answered.
--- -> { 'new' } | { 'kept', fields, now } | { 'conflict' }
+-- pair, since now, until it is answered or the window ends), answered
+-- before, used for another pair, or lost: held longer than a query can
+-- take while nobody asks for its pair (its instance stopped before it
+-- answered; what it sent may have been charged).
+-- KEYS: id, the pair's lock.  ARGV: pair hash, window ms, grace ms, token.
+-- -> { 'new', 1 } (held by token) | { 'new', 0 } (held by another, in flight)
+--  | { 'kept', fields, now } | { 'conflict' } | { 'lost' }
 _M.ID_CLAIM = NOW .. [==[
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then
-  redis.call('HSET', KEYS[1], 'p', ARGV[1])
+  redis.call('HSET', KEYS[1], 'p', ARGV[1], 'h', now, 'o', ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return { 'new' }
+  return { 'new', 1 }
 end
 local f = {}
 for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
 if f.p ~= ARGV[1] then return { 'conflict' } end
 if f.t then return { 'kept', h, now } end
-return { 'new' }
+if redis.call('EXISTS', KEYS[2]) == 1 or now - tonumber(f.h or 0) < tonumber(ARGV[3]) then
+  return { 'new', 0 }
+end
+return { 'lost' }
 ]==]
 
 -- The answer kept for a request_id for the window; window 0: keep none
--- (an id held and not answered is freed).
--- KEYS: id.  ARGV: pair hash, window ms, fields...
+-- (the id is freed if this token holds it and it is unanswered: a holder
+-- that stopped mid-query leaves it held, see ID_CLAIM).
+-- KEYS: id.  ARGV: pair hash, window ms, token, fields...
 _M.ID_DONE = NOW .. [==[
 if tonumber(ARGV[2]) == 0 then
-  if redis.call('HGET', KEYS[1], 'p') == ARGV[1] and not redis.call('HGET', KEYS[1], 't') then
+  if redis.call('HGET', KEYS[1], 'o') == ARGV[3] and not redis.call('HGET', KEYS[1], 't') then
     redis.call('DEL', KEYS[1])
   end
   return 0
 end
 local fields = { 'p', ARGV[1] }
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 fields[#fields + 1] = 't'
 fields[#fields + 1] = now
 redis.call('DEL', KEYS[1])

@@ -9,7 +9,7 @@
 -- What lives in Redis, each key under the prefix with a time to live, each
 -- named by a keyed hash (policy's pair_key, under the shared hash key):
 --   serve:cache:P     the cached answer of pair P        TTL by outcome (cache.lua)
---   serve:id:R        the answer kept for request id R   the idempotency window
+--   serve:id:R        request id R: its pair, then the answer kept   the idempotency window
 --   serve:names:M     names checked against mobile M     names_window
 --   serve:pair:P      P's pair interval                  pair_interval
 --   serve:lock:P      the instance asking for P now      lock_ttl
@@ -25,6 +25,11 @@
 -- sends it again on their own: the pair interval the owner started keeps
 -- refusing the pair (429 pair_interval) until it ends, and a query after it
 -- is a new one a caller asked for.
+--
+-- A request_id whose instance stopped mid-query stays held for its window:
+-- once its pair's lock is gone (and lock_ttl has passed since it was
+-- taken) the id is answered 409 "request_id_lost", never asked again: a
+-- new request_id is the caller's decision to pay again.
 --
 -- When Redis is unreachable or slower than its timeout, for that request:
 --   cache        a miss
@@ -262,7 +267,9 @@ function Store:query(key, _now, gate, fetch)
 end
 
 function Store:id_claim(id_key, pair_key)
-  local res, err = self.s.ID_CLAIM:run({ self:key("id", id_key) }, { pair_key, 2 * self.lock_ms })
+  local token = crypto.hex(crypto.random(8))
+  local res, err = self.s.ID_CLAIM:run({ self:key("id", id_key), self:key("lock", pair_key) },
+    { pair_key, math.ceil(self.window * 1000), self.lock_ms, token })
   if not res then
     self:fail("idempotency", err)
     return nil, 503, "redis_down", 1
@@ -271,12 +278,15 @@ function Store:id_claim(id_key, pair_key)
   if res[1] == "kept" then
     local c, t = decode(res[2])
     return "kept", c, age(t, res[3])
+  elseif res[1] == "lost" then
+    return nil, 409, "request_id_lost"
   end
+  if res[1] == "new" then return "new", res[2] == 1 and token or nil end
   return res[1]
 end
 
-function Store:id_done(id_key, pair_key, compact)
-  local args = { pair_key, 0 }
+function Store:id_done(id_key, pair_key, compact, _now, holder)
+  local args = { pair_key, 0, holder or "" }
   if compact then
     args[2] = math.ceil(self.window * 1000)
     for _, v in ipairs(fields(compact)) do args[#args + 1] = v end
