@@ -218,6 +218,7 @@ function Store:flight(key, gate, fetch)
     { token, self.lock_ms, self:interval_ms() })
   if not res then
     self:fail("coalescing", err)
+    self:fail("limits", err)            -- the pair interval is checked here
     return self:query_local(key, gate, fetch)
   end
   self:ok("coalescing")
