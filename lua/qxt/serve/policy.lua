@@ -185,9 +185,8 @@ end
 function Policy:decide(caller, req, key, fetch)
   local now = self.clock()
   local st = self.store
-  local ok, status, limit, after = st:names(self.hash("\1mobile\0" .. req.mobile), key, now)
-  if not ok then return refuse(self, status, limit, after) end
-  local hit, age = st:cache_get(key, now)
+  local ok, hit, age, after = st:lookup(self.hash("\1mobile\0" .. req.mobile), key, now)
+  if not ok then return refuse(self, hit, age, after) end
   if hit then
     self.hits = self.hits + 1
     return hit, "cache", age, false

@@ -8,9 +8,12 @@
 --   local s = store.new(settings, clock)
 --     settings  { limits = a qxt.serve.limits, cache = a qxt.serve.cache,
 --                 ids = { window = s, max_entries = n } }
---   s:names(mobile_key, pair_key, now) -> true | nil, status, limit, retry_after
---     the distinct names per mobile (limits.lua's names), counted.
---   s:cache_get(key, now) -> answer (fresh table), age_s | nil (a miss)
+--   s:lookup(mobile_key, pair_key, now) -> true, answer | nil, age_s
+--                                        | nil, status, limit, retry_after
+--     every check: counts the name against the mobile's distinct names
+--     (limits.lua's names; a refusal), then looks the pair up in the cache
+--     (answer: a fresh table; nil: a miss). One step, so that a store on
+--     Redis makes it one round trip.
 --   s:query(key, now, gate, fetch) -> answer, source, age_s, coalesced
 --                                   | nil, status, limit, retry_after
 --     the provider query for key, done once however many ask at once: a
@@ -56,12 +59,10 @@ local function refusal(ok, limit, after)
   return nil, 429, limit, after
 end
 
-function Store:names(mobile_key, pair_key, now)
-  return refusal(self.limits:names(mobile_key, pair_key, now))
-end
-
-function Store:cache_get(key, now)
-  return self.cache:get(key, now)
+function Store:lookup(mobile_key, pair_key, now)
+  local ok, status, limit, after = refusal(self.limits:names(mobile_key, pair_key, now))
+  if not ok then return nil, status, limit, after end
+  return true, self.cache:get(pair_key, now)
 end
 
 function Store:query(key, now, gate, fetch)

@@ -15,27 +15,26 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 ]]
 
--- KEYS: answer.  -> { fields (flat, empty: a miss), now }
-_M.CACHE_GET = NOW .. [==[
-return { redis.call('HGETALL', KEYS[1]), now }
-]==]
-
--- The distinct names checked against one mobile in a sliding window: a
--- sorted set of pair hashes scored by when each was last checked.
--- KEYS: names.  ARGV: pair hash, limit, window ms.
--- -> { 1 } counted | { 0, ms until the oldest other name leaves the window }
-_M.NAMES = NOW .. [==[
-local window = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    return { 0, tonumber(oldest[2]) + window - now }
+-- Every check: the name counted against the mobile's distinct names (a
+-- sorted set of pair hashes scored by when each was last checked, over a
+-- sliding window), then the pair's cached answer.
+-- KEYS: names, answer.  ARGV: pair hash, limit (0: off), window ms.
+-- -> { 1, fields (flat; empty: a miss), now }
+--  | { 0, ms until the oldest other name leaves the window }
+_M.LOOKUP = NOW .. [==[
+local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+if limit > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+    if redis.call('ZCARD', KEYS[1]) >= limit then
+      local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+      return { 0, tonumber(oldest[2]) + window - now }
+    end
   end
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], window)
 end
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], window)
-return { 1 }
+return { 1, redis.call('HGETALL', KEYS[2]), now }
 ]==]
 
 -- Who asks the provider for a pair: the answer if it is cached by now;

@@ -138,35 +138,31 @@ local function age(t, now) return math.max(0, (now - (t or now)) / 1000) end
 
 local function seconds(ms) return math.max(1, math.ceil((tonumber(ms) or 0) / 1000)) end
 
-function Store:names(mobile_key, pair_key, now)
+-- names per mobile, then the cache (store.lua), in one round trip. Redis
+-- away: the name is counted here or refused (serve.redis_down), the cache
+-- is a miss.
+function Store:lookup(mobile_key, pair_key, now)
   local s = self.limits.s
-  if not s.names_per_mobile then return true end
-  local res, err = self.s.NAMES:run({ self:key("names", mobile_key) },
-    { pair_key, s.names_per_mobile, math.ceil(s.names_window * 1000) })
-  if not res then
-    self:fail("limits", err)
-    if self.redis_down == "local" then
-      local ok, limit, after = self.limits:names(mobile_key, pair_key, now)
-      if ok then return true end
-      return nil, 429, limit, after
-    end
-    return nil, 429, "redis_down", 1
-  end
-  self:ok("limits")
-  if res[1] == 1 then return true end
-  return nil, 429, "names_per_mobile", seconds(res[2])
-end
-
-function Store:cache_get(key)
-  local res, err = self.s.CACHE_GET:run({ self:key("cache", key) })
+  local res, err = self.s.LOOKUP:run({ self:key("names", mobile_key), self:key("cache", pair_key) },
+    { pair_key, s.names_per_mobile or 0, math.ceil(s.names_window * 1000) })
   if not res then
     self:fail("cache", err)
-    return nil
+    if not s.names_per_mobile then return true, nil end
+    self:fail("limits", err)
+    if self.redis_down ~= "local" then return nil, 429, "redis_down", 1 end
+    local ok, limit, after = self.limits:names(mobile_key, pair_key, now)
+    if not ok then return nil, 429, limit, after end
+    return true, nil
   end
+  if res[1] == 0 then
+    self:ok("limits")
+    return nil, 429, "names_per_mobile", seconds(res[2])
+  end
+  self:ok("limits")
   self:ok("cache")
-  if #res[1] == 0 then return nil end
-  local c, t = decode(res[1])
-  return cache.expand(c), age(t, res[2])
+  if #res[2] == 0 then return true, nil end
+  local c, t = decode(res[2])
+  return true, cache.expand(c), age(t, res[3])
 end
 
 -- The interval of a pair, ms (0: off).
