@@ -4,11 +4,11 @@
  * It lives in its own module (qxtv-redis.so): a run without --redis never
  * maps hiredis.
  *
- * hiredis does the protocol; this file is its event-library adapter (ac->ev:
- * add/del read/write and cleanup onto one loop_io) plus what hiredis 0.14
- * lacks: a deadline per call, a deadline for connecting, a back-off between
- * attempts. A round trip never blocks the loop: the caller waits through
- * lawait.h. hiredis resolves a host name at each connect (getaddrinfo, which
+ * hiredis does the protocol; redisconn.c is its event-library adapter and
+ * keeps the connection up (handshake, connect deadline, back-off); this
+ * file is the binding and the calls: a deadline per call (hiredis 0.14 has
+ * none), replies into Lua values. A round trip never blocks the loop: the
+ * caller waits through lawait.h. hiredis resolves a host name at each connect (getaddrinfo, which
  * blocks): give an address or a unix socket where that matters.
  *
  *   c = core.connect{ host = "127.0.0.1", port = 6379 | path = "/run/redis.sock",
@@ -33,6 +33,7 @@
 #include "lredis.h"
 #include "lawait.h"
 #include "loop.h"
+#include "redisconn.h"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -43,11 +44,8 @@
 #include <string.h>
 
 #define CONN_MT "qxt.redis.conn"
-#define BACKOFF_MIN_US 50000
-#define BACKOFF_MAX_US 1000000
 #define MAX_ARGS 64
 
-enum state { ST_CONNECTING, ST_UP, ST_DOWN, ST_CLOSED };
 static const char *const state_names[] = { "connecting", "up", "down", "closed" };
 
 /* A reply, copied out of hiredis (which frees its own after the callback). */
@@ -59,8 +57,6 @@ struct rval {
     size_t n;                  /* ARRAY */
     struct rval *elem;
 };
-
-struct rconn;
 
 /* One call, waiting: a userdata on the caller's stack (lawait.h). */
 struct rwait {
@@ -79,23 +75,6 @@ struct rticket {
     struct rwait *op;
 };
 
-struct rconn {
-    struct loop *loop;
-    redisAsyncContext *ac;     /* NULL: not connected */
-    struct loop_io io;         /* ac's socket */
-    struct loop_timer retry;   /* connecting: its deadline; down: the next attempt */
-    char *host, *path, *password;
-    int port, db;
-    int64_t timeout_us, connect_timeout_us, stall_us, backoff_us;
-    enum state state;
-    int ever_tried;            /* a connect attempt has ended (either way) */
-    size_t owed;               /* calls whose reply hiredis owes */
-    int64_t progress_us;       /* the last reply, or when owed went from 0 */
-    char why[160];             /* the last failure */
-    lua_Integer calls, timeouts, downs, connects, failures;
-};
-
-static void start_connect(struct rconn *c);
 
 /* ---- replies ------------------------------------------------------------ */
 
@@ -193,8 +172,6 @@ static void finish(struct rwait *op, const char *err)
     loop_timer_start(op->c->loop, &op->timer, 0);
 }
 
-static void drop(struct rconn *c, const char *why);
-
 /* Called by the loop when a call's deadline passes: the caller gets
  * "timeout"; the reply, if it comes, is dropped. */
 static void on_call_timeout(struct loop *loop, struct loop_timer *t)
@@ -206,8 +183,8 @@ static void on_call_timeout(struct loop *loop, struct loop_timer *t)
     op->ticket->op = NULL;
     op->ticket = NULL;
     c->timeouts++;
-    if (c->state == ST_UP && c->owed > 0 && loop_now_us() - c->progress_us > c->stall_us)
-        drop(c, "no reply from redis for too long");
+    if (c->state == RCONN_UP && c->owed > 0 && loop_now_us() - c->progress_us > c->stall_us)
+        rconn_drop(c, "no reply from redis for too long");
     op->err = "timeout";
     on_deliver(loop, &op->timer);
 }
@@ -246,175 +223,6 @@ static void cancel_call(struct lawait *w)
         op->ticket->op = NULL;
     op->ticket = NULL;
     rval_clear(&op->reply);
-}
-
-/* ---- the connection ------------------------------------------------------ */
-
-/* hiredis' event adapter: one loop_io for the context's socket. */
-static void ev_set(struct rconn *c, int events)
-{
-    loop_io_watch(c->loop, &c->io, events);
-}
-static void ev_add_read(void *p) { struct rconn *c = p; ev_set(c, c->io.events | LOOP_READ); }
-static void ev_del_read(void *p) { struct rconn *c = p; ev_set(c, c->io.events & ~LOOP_READ); }
-static void ev_add_write(void *p) { struct rconn *c = p; ev_set(c, c->io.events | LOOP_WRITE); }
-static void ev_del_write(void *p) { struct rconn *c = p; ev_set(c, c->io.events & ~LOOP_WRITE); }
-static void ev_cleanup(void *p) { struct rconn *c = p; ev_set(c, 0); }
-
-/* Called by the loop when the socket is ready. */
-static void on_io(struct loop *loop, struct loop_io *io, int events)
-{
-    struct rconn *c = io->data;
-    redisAsyncContext *ac = c->ac;
-
-    (void)loop;
-    if (ac && (events & LOOP_READ))
-        redisAsyncHandleRead(ac);
-    if (ac && c->ac == ac && (events & LOOP_WRITE))   /* the read may have freed it */
-        redisAsyncHandleWrite(ac);
-}
-
-/* The connection is gone (hiredis frees ac itself, or drop() does): down,
- * and the next attempt after the back-off. */
-static void lost(struct rconn *c, const char *why)
-{
-    c->ac = NULL;
-    c->ever_tried = 1;
-    if (c->state == ST_CLOSED)
-        return;
-    snprintf(c->why, sizeof c->why, "%s", why);
-    c->state = ST_DOWN;
-    c->failures++;
-    loop_timer_start(c->loop, &c->retry, c->backoff_us);
-    c->backoff_us = c->backoff_us * 2 > BACKOFF_MAX_US ? BACKOFF_MAX_US : c->backoff_us * 2;
-}
-
-/* Drops the connection now: its waiting calls get "down". */
-static void drop(struct rconn *c, const char *why)
-{
-    redisAsyncContext *ac = c->ac;
-
-    if (!ac)
-        return;
-    lost(c, why);
-    redisAsyncFree(ac);        /* cb_reply(NULL) for each owed call; cb_disconnect ignores it */
-}
-
-/* Called by hiredis when the connect ended. */
-static void cb_connect(const redisAsyncContext *ac, int status)
-{
-    struct rconn *c = ac->data;
-
-    if (status != REDIS_OK && c->ac == ac)
-        lost(c, ac->errstr[0] ? ac->errstr : "cannot connect");   /* hiredis frees ac */
-}
-
-/* Called by hiredis when a connected context goes (EOF, error, free). */
-static void cb_disconnect(const redisAsyncContext *ac, int status)
-{
-    struct rconn *c = ac->data;
-
-    (void)status;
-    if (c->ac == ac)
-        lost(c, ac->errstr[0] ? ac->errstr : "connection closed by redis");
-}
-
-/* Called by hiredis with the reply to a handshake command (AUTH, SELECT). */
-static void cb_handshake(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct rconn *c = ac->data;
-    redisReply *reply = r;
-
-    if (!reply || c->ac != ac)
-        return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        char why[160];
-        snprintf(why, sizeof why, "%s: %.*s", (const char *)priv, (int)reply->len, reply->str);
-        drop(c, why);          /* safe in a callback: hiredis frees ac on return */
-    }
-}
-
-/* Called by hiredis with the PING that ends the handshake: up. */
-static void cb_ready(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct rconn *c = ac->data;
-    redisReply *reply = r;
-
-    (void)priv;
-    if (!reply || c->ac != ac || c->state != ST_CONNECTING)
-        return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        char why[160];
-        snprintf(why, sizeof why, "PING: %.*s", (int)reply->len, reply->str);
-        drop(c, why);
-        return;
-    }
-    loop_timer_stop(c->loop, &c->retry);
-    c->state = ST_UP;
-    c->ever_tried = 1;
-    c->connects++;
-    c->backoff_us = BACKOFF_MIN_US;
-    c->why[0] = '\0';
-}
-
-/* Called by the loop: the next attempt is due (down), or the attempt in
- * progress is over its deadline (connecting). */
-static void on_retry(struct loop *loop, struct loop_timer *t)
-{
-    struct rconn *c = t->data;
-
-    (void)loop;
-    if (c->state == ST_CONNECTING)
-        drop(c, "connect timed out");
-    else if (c->state == ST_DOWN)
-        start_connect(c);
-}
-
-static void start_connect(struct rconn *c)
-{
-    redisAsyncContext *ac = c->path ? redisAsyncConnectUnix(c->path) : redisAsyncConnect(c->host, c->port);
-
-    c->state = ST_CONNECTING;
-    if (!ac) {
-        lost(c, "out of memory");
-        return;
-    }
-    if (ac->err) {
-        char why[160];
-        snprintf(why, sizeof why, "%s", ac->errstr);
-        redisAsyncFree(ac);
-        lost(c, why);
-        return;
-    }
-    c->ac = ac;
-    ac->data = c;
-    c->io.fd = ac->c.fd;
-    c->io.events = 0;
-    ac->ev.data = c;
-    ac->ev.addRead = ev_add_read;
-    ac->ev.delRead = ev_del_read;
-    ac->ev.addWrite = ev_add_write;
-    ac->ev.delWrite = ev_del_write;
-    ac->ev.cleanup = ev_cleanup;
-    redisAsyncSetConnectCallback(ac, cb_connect);
-    redisAsyncSetDisconnectCallback(ac, cb_disconnect);
-    /* The handshake goes first: calls queued meanwhile follow it in order. */
-    if (c->password) {
-        const char *argv[2] = { "AUTH", c->password };
-        redisAsyncCommandArgv(ac, cb_handshake, (void *)"AUTH", 2, argv, NULL);
-    }
-    if (c->db != 0) {
-        char db[16];
-        const char *argv[2] = { "SELECT", db };
-        snprintf(db, sizeof db, "%d", c->db);
-        redisAsyncCommandArgv(ac, cb_handshake, (void *)"SELECT", 2, argv, NULL);
-    }
-    if (c->ac == ac)           /* no failure so far */
-        redisAsyncCommand(ac, cb_ready, NULL, "PING");
-    if (c->ac == ac) {
-        ev_add_write(c);       /* hiredis 0.14 learns of the connect on writability */
-        loop_timer_start(c->loop, &c->retry, c->connect_timeout_us);
-    }
 }
 
 /* ---- Lua ---------------------------------------------------------------- */
@@ -463,13 +271,9 @@ static int redis_connect(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     c = lua_newuserdatauv(L, sizeof *c, 0);
     memset(c, 0, sizeof *c);
-    c->state = ST_CLOSED;      /* until complete: __gc frees what is set */
+    c->state = RCONN_CLOSED;      /* until complete: __gc frees what is set */
     luaL_setmetatable(L, CONN_MT);
     c->loop = lawait_loop(e);
-    c->io.fn = on_io;
-    c->io.data = c;
-    c->retry.fn = on_retry;
-    c->retry.data = c;
     c->host = opt_string(L, "host");
     c->path = opt_string(L, "path");
     c->password = opt_string(L, "password");
@@ -489,8 +293,7 @@ static int redis_connect(lua_State *L)
     c->timeout_us = opt_seconds(L, "timeout", 0.05);
     c->connect_timeout_us = opt_seconds(L, "connect_timeout", 1.0);
     c->stall_us = c->timeout_us * 2 > 1000000 ? c->timeout_us * 2 : 1000000;
-    c->backoff_us = BACKOFF_MIN_US;
-    start_connect(c);
+    rconn_start(c);
     return 1;
 }
 
@@ -512,15 +315,15 @@ static int conn_call(lua_State *L)
             return luaL_argerror(L, i + 2, "a string or a number");
         argv[i] = lua_tolstring(L, i + 2, &lens[i]);   /* a number becomes its string in place */
     }
-    if (c->state == ST_CLOSED) {
+    if (c->state == RCONN_CLOSED) {
         lua_pushnil(L);
         lua_pushliteral(L, "closed");
         return 2;
     }
     c->calls++;
-    if (c->state == ST_UP && c->owed > 0 && loop_now_us() - c->progress_us > c->stall_us)
-        drop(c, "no reply from redis for too long");
-    if (c->state == ST_DOWN || (c->state == ST_CONNECTING && c->ever_tried)) {
+    if (c->state == RCONN_UP && c->owed > 0 && loop_now_us() - c->progress_us > c->stall_us)
+        rconn_drop(c, "no reply from redis for too long");
+    if (c->state == RCONN_DOWN || (c->state == RCONN_CONNECTING && c->ever_tried)) {
         c->downs++;
         lua_pushnil(L);
         lua_pushliteral(L, "down");
@@ -584,15 +387,10 @@ static int conn_stats(lua_State *L)
 static int conn_close(lua_State *L)
 {
     struct rconn *c = check_conn(L);
-    redisAsyncContext *ac = c->ac;
 
-    c->state = ST_CLOSED;
     if (c->loop)
-        loop_timer_stop(c->loop, &c->retry);
-    if (ac) {
-        c->ac = NULL;
-        redisAsyncFree(ac);    /* every waiting call gets "down" */
-    }
+        rconn_close(c);        /* every waiting call gets "down" */
+    c->state = RCONN_CLOSED;
     free(c->host);
     free(c->path);
     if (c->password) {

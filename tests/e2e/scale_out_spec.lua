@@ -297,13 +297,14 @@ describe("scale-out on Redis", function()
   end)
 
   it("survives Redis killed mid-load: local fallback shown, shared again within 5 s, every answer once", function()
-    local everyone = people(14001, 1800)
+    local everyone = people(14001, 2200)
     remember(everyone)
     write_people(dir .. "/people-d.csv", everyone)
     local s = start_sim{ "--people", dir .. "/people-d.csv", "--apikey", KEY }
-    local args = "--rate 300 " .. shared("td:", 3)
+    local args = "--rate 300 " .. shared("td:", 4)
     local servers, loads = {}, {}
     for i = 1, 3 do servers[i] = serve(dir, "d" .. i, s.endpoint, args) end
+    local run = run_flow(dir, "d", s.endpoint, { table.unpack(everyone, 1801, 2200) }, args .. " --concurrency 16")
     for i = 1, 3 do
       loads[i] = load(servers[i], { table.unpack(everyone, (i - 1) * 600 + 1, i * 600) }, 16, dir, "d" .. i)
     end
@@ -326,11 +327,48 @@ describe("scale-out on Redis", function()
       for j = 1, 600 do assert.is_truthy(bodies[j] and bodies[j].decision) end
       assert.matches("rate limit: Redis unreachable", servers[i]:log())
     end
+    local status, err, out, input = run.wait()
+    assert.are.equal(0, status, err)
+    assert.matches("this instance keeps to 75 queries/s %(the global 300 / 4 instances%)", err)
+    assert.are.equal(400, runs.exactly_once(out, input))
+    assert.are.equal(400, #runs.read_csv(out .. "/consistent.csv"))
     local st = s:stats()
     s:stop()
     for i = 1, 3 do assert.are.equal(0, servers[i]:stop()) end
-    assert.are.equal(1800, st.requests)          -- each asked once: none lost, none doubled
+    assert.are.equal(2200, st.requests)          -- each asked once: none lost, none doubled
     assert.are.equal(0, st.repeated_pairs)
+  end)
+
+  it("keeps --rate and --budget for one serve without Redis (the embedded mode)", function()
+    local everyone = people(21001, 5)
+    remember(everyone)
+    write_people(dir .. "/people-e.csv", everyone)
+    local s = start_sim{ "--people", dir .. "/people-e.csv", "--apikey", KEY }
+    local srv = serve(dir, "e", s.endpoint, "--rate 50 --budget 3")
+    local statuses, bodies = load(srv, everyone, 1, dir, "e").wait()
+    assert.are.same({ ["200"] = 3, ["503"] = 2 }, statuses)
+    assert.matches("budget exhausted: 3 queries sent", bodies[5].error)
+    local ready = srv:ready()
+    assert.are.same({ redis = "off", rate = "embedded", budget = "embedded", halt = "embedded" }, ready.shared)
+    assert.are.equal(3, s:stats().requests)
+    assert.are.equal(0, srv:stop())
+    s:stop()
+  end)
+
+  it("says what is wrong with an admin command", function()
+    local _, err, status = sim.run(q(sim.qxtv()) .. " admin resume")
+    assert.are.equal(2, status)
+    assert.matches("admin wants %-%-redis URL", err)
+    _, err, status = sim.run(q(sim.qxtv()) .. " admin restart --redis " .. q(rs.url))
+    assert.are.equal(2, status)
+    assert.matches("status or resume", err)
+    _, err, status = sim.run(q(sim.qxtv()) .. " admin status --redis unix:///nonexistent/redis.sock")
+    assert.are.equal(1, status)
+    assert.matches("is down", err)
+    local out
+    out, _, status = sim.run(q(sim.qxtv()) .. " admin status --redis " .. q(rs.url) .. " --redis-prefix none:")
+    assert.are.equal(0, status)
+    assert.matches("halted: no", out)
   end)
 
   it("leaves no mobile or name in Redis, and no key without a time to live", function()

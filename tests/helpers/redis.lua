@@ -6,6 +6,7 @@
 --   rs:kill() (SIGKILL) ; rs:restart()        -- same socket, empty data
 --   rs:stop()
 -- A password: redis_server.start{ password = "..." } (then rs.password_file).
+-- Over TCP too: redis_server.start{ tcp = true } (then rs.tcp_url, on 127.0.0.1).
 local sim = require("tests.helpers.sim")
 
 local _M = {}
@@ -40,7 +41,7 @@ end
 function Server:launch()
   os.remove(self.socket)
   local conf = {
-    "port 0", "unixsocket " .. self.socket, "unixsocketperm 700",
+    "port " .. (self.port or 0), "bind 127.0.0.1", "unixsocket " .. self.socket, "unixsocketperm 700",
     "save ''", "appendonly no", "dir " .. self.dir, "daemonize no",
     "logfile " .. self.dir .. "/redis.log",
   }
@@ -97,6 +98,14 @@ function _M.start(opts)
   local dir = sim.tmpdir()
   local s = setmetatable({ dir = dir, socket = dir .. "/redis.sock", password = opts.password }, Server)
   s.url = "unix://" .. s.socket
+  if opts.tcp then
+    -- A free port: the kernel's pick for a socket just closed is free for now.
+    local p = io.popen("/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); "
+                       .. "print(s.getsockname()[1])'")
+    s.port = tonumber(p:read("a"):match("%d+"))
+    p:close()
+    s.tcp_url = ("redis://127.0.0.1:%d/0"):format(s.port)
+  end
   if s.password then
     s.password_file = dir .. "/password"
     sim.write_file(s.password_file, s.password .. "\n")
