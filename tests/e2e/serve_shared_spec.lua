@@ -125,7 +125,7 @@ end
 
 local function modes(srv)
   local _, body = srv:call("GET", "/readyz")
-  return type(body) == "table" and body.shared or {}
+  return type(body) == "table" and body.state or {}
 end
 
 local PARTS = { "cache", "idempotency", "limits", "coalescing" }

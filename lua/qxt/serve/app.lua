@@ -63,10 +63,10 @@ function App:halt_reason()
   return self.halted or (self.guard and self.guard:halted())
 end
 
---- The mode of each part of the state (docs/serve-policy.md): the guard's
---- (redis, rate, budget, halt) and the policy's (cache, idempotency, limits,
---- coalescing): "shared" on Redis, a fallback while it is unreachable, or
---- "embedded" without --redis.
+--- The mode of each part of the state, for /metrics (docs/serve-policy.md):
+--- the guard's (redis, rate, budget, halt) and the policy's (cache,
+--- idempotency, limits, coalescing): "shared" on Redis, a fallback while it
+--- is unreachable, or "embedded" without --redis.
 function App:modes()
   local m = self.policy:modes()
   if self.guard then
@@ -82,7 +82,8 @@ function App:readiness()
   return ok and true or false, {
     ready = ok and true or false, rules = rules, apikey = self.apikey and true or false,
     halted = halted or cjson.null, revision = self.revision,
-    shared = self:modes(),      -- which mode each part of the shared state is in
+    shared = self.guard and self.guard:modes() or nil,   -- which mode each shared limit is in
+    state = self.policy:modes(),   -- and each part of the per-request state
   }
 end
 
