@@ -150,27 +150,6 @@ return function(...)
     say(("TEST CLOCK: --clock-file %s moves the policy's clock forward (offset %s s); "
          .. "for tests, not for production (docs/serve.md)"):format(o["clock-file"], clock.offset))
   end
-  -- The flow's `serve` table sets the limits, the cache and idempotency
-  -- (docs/serve-policy.md); a bad one stops the start, naming it.
-  local okp, pol = pcall(require("qxt.serve.policy").new, decision.serve,
-                         clock and function() return clock:now() end or nil)
-  if not okp then
-    say(o.flow, ": serve: ", tostring(pol))
-    return exit.USAGE
-  end
-  local decisions
-  decisions, err = require("qxt.serve.decision_log").open(o["decision-log"])
-  if not decisions then
-    say("cannot open the decision log: ", tostring(err))
-    return exit.USAGE
-  end
-  local httpd = require("qxt.httpd.core")
-  local ok, srv = pcall(httpd.listen, o.host, o.port)
-  if not ok then
-    say(tostring(srv))
-    decisions:close()
-    return exit.FAILED
-  end
   -- The guard before every provider query: the rate limit, the budgets and
   -- the halt, shared through Redis with --redis (docs/scale-out.md).
   local guard
@@ -180,11 +159,45 @@ return function(...)
     guard, err = require("qxt.shared").open(s)
     if not guard then
       say(tostring(err))
-      decisions:close()
       return exit.USAGE
     end
   elseif o.rate or o.budget then
     guard = require("qxt.shared").embedded{ rate = o.rate, budget = o.budget }
+  end
+  -- The flow's `serve` table sets the limits, the cache and idempotency
+  -- (docs/serve-policy.md); a bad one stops the start, naming it. With
+  -- --redis and --hash-key-file they live there, shared by the instances
+  -- (the guard's connection, hashes keyed with the file's secret).
+  -- Without --hash-key-file the instances could not agree on a key without
+  -- a mobile or a name in it: the guard is shared, this state is not.
+  local shared
+  if o.shared and guard.hash_key then
+    shared = { redis = guard.r, hash_key = guard.hash_key, log = function(msg) say(msg) end }
+  elseif o.shared then
+    say("--redis without --hash-key-file: the cache, request ids, names per mobile, the pair interval "
+      .. "and coalescing stay in this instance (give every instance the same --hash-key-file to share them)")
+  end
+  local okp, pol = pcall(require("qxt.serve.policy").new, decision.serve,
+                         clock and function() return clock:now() end or nil, shared)
+  if not okp then
+    if guard then guard:close() end
+    say(o.flow, ": serve: ", tostring(pol))
+    return exit.USAGE
+  end
+  local decisions
+  decisions, err = require("qxt.serve.decision_log").open(o["decision-log"])
+  if not decisions then
+    if guard then guard:close() end
+    say("cannot open the decision log: ", tostring(err))
+    return exit.USAGE
+  end
+  local httpd = require("qxt.httpd.core")
+  local ok, srv = pcall(httpd.listen, o.host, o.port)
+  if not ok then
+    say(tostring(srv))
+    decisions:close()
+    if guard then guard:close() end
+    return exit.FAILED
   end
   local app = require("qxt.serve.app").new{
     flow = rev, policy = pol, tokens = tokens, apikey = qxt.config().has_apikey,

@@ -80,6 +80,18 @@ function App:halt_reason()
   return self.halted or (self.guard and self.guard:halted())
 end
 
+--- The mode of each part of the state, for /metrics (docs/serve-policy.md):
+--- the guard's (redis, rate, budget, halt) and the policy's (cache,
+--- idempotency, limits, coalescing): "shared" on Redis, a fallback while it
+--- is unreachable, or "embedded" without --redis.
+function App:modes()
+  local m = self.policy:modes()
+  if self.guard then
+    for k, v in pairs(self.guard:modes()) do m[k] = v end
+  end
+  return m
+end
+
 function App:readiness()
   local rev = self.rev
   local rules = rev ~= nil and rev.decision ~= nil
@@ -90,6 +102,7 @@ function App:readiness()
     halted = halted or cjson.null, revision = rev.revision,
     shadow = rev.shadow and rev.shadow.revision or nil,
     shared = self.guard and self.guard:modes() or nil,   -- which mode each shared limit is in
+    state = self.policy:modes(),   -- and each part of the per-request state
   }
   for k, v in pairs(self.info and self.info() or {}) do t[k] = v end
   return ok and true or false, t
@@ -277,7 +290,7 @@ function App:dispatch(req)
   if req.path == "/livez" then return reply(200, { status = "ok" }) end
   if req.path == "/metrics" then
     return 200, { ["Content-Type"] = "text/plain; version=0.0.4" },
-      self.metrics:render(self.policy:counters(), self.inflight, self.guard and self.guard:modes())
+      self.metrics:render(self.policy:counters(), self.inflight, self:modes())
   end
   if req.path == "/readyz" then
     local ok, t = self:readiness()

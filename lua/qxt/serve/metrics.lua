@@ -135,7 +135,8 @@ function Metrics:render(counters, inflight, modes)
   if modes then
     -- One line per part, 1 for the mode it is in (docs/scale-out.md).
     family("qxtv_shared_mode", "gauge",
-           "The mode of each shared part (redis, rate, budget, halt): 1 for the current one.")
+           "The mode of each part of the state (redis, rate, budget, halt, cache, idempotency, limits, "
+           .. "coalescing): 1 for the current one.")
     for _, part in ipairs(sorted_keys(modes)) do
       add('qxtv_shared_mode{part="', label(part), '",mode="', label(modes[part]), '"} 1')
     end
