@@ -281,22 +281,14 @@ static const luaL_Reg srv_methods[] = {
     { NULL, NULL }
 };
 
-static void set_methods(lua_State *L, struct engine *e, const luaL_Reg *fns)
-{
-    for (const luaL_Reg *f = fns; f->name; f++) {
-        lua_pushlightuserdata(L, e);
-        lua_pushcclosure(L, f->func, 1);
-        lua_setfield(L, -2, f->name);
-    }
-}
-
 int luaopen_qxt_httpd_core(lua_State *L)
 {
     struct engine *e = lqxt_engine(L);
 
     luaL_newmetatable(L, SERVER_MT);
     lua_newtable(L);
-    set_methods(L, e, srv_methods);
+    lua_pushlightuserdata(L, e);      /* each method's upvalue: the engine */
+    luaL_setfuncs(L, srv_methods, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, srv_close);
     lua_setfield(L, -2, "__gc");

@@ -4,76 +4,28 @@
 -- under load and restarted costs no crash, no lost answer and no query
 -- twice, and the shared mode comes back by itself; Redis holds no mobile or
 -- name in any spelling.
---
--- The starter below is a small copy of tests/e2e/serve_spec.lua's (those
--- helpers are moving to tests/helpers/serve.lua on another branch).
 local cjson = require("cjson")
 local redis_server = require("tests.helpers.redis")
+local serve = require("tests.helpers.serve")
 local sim = require("tests.helpers.sim")
 local spellings = require("tests.helpers.spellings")
 
 local q = sim.quote
-local KEY = "0123456789abcdef0123456789abcdef"
-local FLOW = "if qxt.serving then return { serve = { limits = { qps = false } } } end\n"
+local wait_for = serve.wait_for
 
-local function wait_for(what, pred, tries)
-  for _ = 1, tries or 1500 do
-    local v = pred()
-    if v then return v end
-    qxt.sleep(0.02)
-  end
-  error("timed out waiting for " .. what)
-end
-
-local Server = {}
-Server.__index = Server
-
---- `qxtv serve` in the background on a free port, sharing state on rs;
+--- `qxtv serve` (tests/helpers/serve.lua) sharing its state on rs;
 --- engine: the engine's options (before the flow); no_key: without --hash-key-file.
 local function start(dir, s, rs, tag, args, engine, no_key)
-  local flow = dir .. "/flow.lua"
-  if not io.open(flow) then sim.write_file(flow, FLOW) end
   local key_file = dir .. "/hash.key"
   if not io.open(key_file) then
     sim.write_file(key_file, string.rep("s3cret-shared-by-instances-", 2) .. "\n")
     os.execute("chmod 600 " .. q(key_file))
   end
-  local port_file, log = dir .. "/port-" .. tag, dir .. "/log-" .. tag
   -- A slow Redis counts as down (--redis-timeout, 50 ms by default): this
   -- box runs many tests at once, and these are about sharing, not speed.
-  local cmd = ("(QXT_ENDPOINT=%s QXT_APIKEY=%s %s serve %s %s --listen 127.0.0.1:0 --port-file %s "
-               .. "--redis %s --redis-timeout 2000 %s %s >%s 2>&1 & echo $! >%s) ")
-    :format(q(s.endpoint), KEY, q(sim.qxtv()), engine or "", q(flow), q(port_file), q(rs.url),
-            no_key and "" or "--hash-key-file " .. q(key_file), args or "",
-            q(log), q(dir .. "/pid-" .. tag))
-  assert(os.execute(cmd))
-  local got, port = pcall(wait_for, "the port file", function()
-    local p = sim.read_file(port_file)
-    return p and p:match("^(%d+)")
-  end)
-  assert(got, tostring(port) .. "; qxtv serve said: " .. (sim.read_file(log) or ""))
-  return setmetatable({ url = "http://127.0.0.1:" .. port, log_file = log,
-                        pid = sim.read_file(dir .. "/pid-" .. tag):match("%d+") }, Server)
+  return serve.start(dir, s, { tag = tag, engine = engine, args = ("--redis %s --redis-timeout 2000 %s %s"):format(
+    q(rs.url), no_key and "" or "--hash-key-file " .. q(key_file), args or "") })
 end
-
-function Server:alive() return os.execute("kill -0 " .. self.pid .. " 2>/dev/null") end
-function Server:stop() os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
-function Server:log() return sim.read_file(self.log_file) or "" end
-
-function Server:call(method, path, body)
-  local tmp = os.tmpname()
-  local cmd = "curl -s -o " .. q(tmp) .. " -w '%{http_code}' -X " .. method
-  if body then cmd = cmd .. " -H 'Content-Type: application/json' --data-binary " .. q(cjson.encode(body)) end
-  local p = io.popen(cmd .. " " .. q(self.url .. path))
-  local status = tonumber(p:read("a"))
-  p:close()
-  local text = sim.read_file(tmp) or ""
-  os.remove(tmp)
-  local ok, decoded = pcall(cjson.decode, text)
-  return status, ok and decoded or text
-end
-
-function Server:verify(body) return self:call("POST", "/v1/verify", body) end
 
 -- Many requests at once from python's threads: requests = { { url, body } },
 -- at most `workers` in flight; every thread waits at a barrier first when

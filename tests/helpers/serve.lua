@@ -1,6 +1,7 @@
 --- tests/helpers/serve.lua: the real `qxtv serve` in the background, on a
 -- free port, spoken to with curl (tests/e2e/serve*_spec.lua).
---   local srv = serve.start(dir, sim, { flow =, text =, tag =, args =, apikey =, decision_log = })
+--   local srv = serve.start(dir, sim, { flow =, text =, tag =, args =, engine =, apikey =, decision_log = })
+--     (engine: the engine's options, before the flow; args: serve's, after it)
 --   srv:verify{ mobile =, name = } --> status, body (decoded), headers text
 --   srv:call(method, path, body, headers); srv:log() (stderr);
 --   srv:decisions() (the decision log's lines, decoded; stdout unless
@@ -17,9 +18,10 @@ _M.KEY = "0123456789abcdef0123456789abcdef"
 --- The flow written when a spec names no flow file that exists (opts.text: another).
 _M.FLOW = "if qxt.serving then return { serve = { limits = { qps = false } } } end\n"
 
---- wait_for(what, pred) -> pred's first truthy value, within ~30 s.
-function _M.wait_for(what, pred)
-  for _ = 1, 1500 do
+--- wait_for(what, pred [, tries]) -> pred's first truthy value, within
+--- tries x 20 ms (default 1500: ~30 s).
+function _M.wait_for(what, pred, tries)
+  for _ = 1, tries or 1500 do
     local v = pred()
     if v then return v end
     qxt.sleep(0.02)
@@ -42,9 +44,9 @@ function _M.start(dir, s, opts)
     dir .. "/out-" .. tag
   os.remove(port_file)
   os.remove(rc)
-  local cmd = ("(QXT_ENDPOINT=%s QXT_APIKEY=%s %s serve %s --listen 127.0.0.1:0 --port-file %s %s >%s 2>%s & "
+  local cmd = ("(QXT_ENDPOINT=%s QXT_APIKEY=%s %s serve %s %s --listen 127.0.0.1:0 --port-file %s %s >%s 2>%s & "
                .. "echo $! >%s; wait $!; echo $? >%s) &"):format(
-    q(s.endpoint), q(opts.apikey or _M.KEY), q(sim.qxtv()), q(flow), q(port_file), opts.args or "",
+    q(s.endpoint), q(opts.apikey or _M.KEY), q(sim.qxtv()), opts.engine or "", q(flow), q(port_file), opts.args or "",
     q(out), q(log), q(dir .. "/pid-" .. tag), q(rc))
   assert(os.execute(cmd))
   local got, port = pcall(wait_for, "the port file", function()
@@ -65,6 +67,11 @@ function Server:stop(signalled)
   local rc = wait_for("qxtv serve to exit", function() return sim.read_file(self.rc_file) end)
   self.pid = nil
   return tonumber(rc:match("%d+"))
+end
+
+--- Whether the process is still there.
+function Server:alive()
+  return self.pid ~= nil and os.execute("kill -0 " .. self.pid .. " 2>/dev/null")
 end
 
 --- SIGHUP: reload the flow, reopen the decision log.
