@@ -4,17 +4,8 @@
 -- many tasks, and a loop that keeps turning while Redis does not answer.
 local redis = require("qxt.redis")
 local redis_server = require("tests.helpers.redis")
+local wait_up = redis_server.wait_up
 local sim = require("tests.helpers.sim")
-
--- Waits (in the loop) until r is up again; false after 10 s.
-local function wait_up(r)
-  for _ = 1, 1000 do
-    if r:up() then return true end
-    r:call("PING")
-    qxt.sleep(0.01)
-  end
-  return false
-end
 
 describe("qxt.redis", function()
   local rs, r

@@ -8,6 +8,7 @@
 local policy = require("qxt.serve.policy")
 local redis = require("qxt.redis")
 local redis_server = require("tests.helpers.redis")
+local wait_up = redis_server.wait_up
 local spellings = require("tests.helpers.spellings")
 
 local MOBILE, NAME = "13972565391", "张三"
@@ -24,15 +25,6 @@ local function counting(mobile, name, before)
     return verify(mobile, name)
   end
   return f
-end
-
-local function wait_up(r)
-  for _ = 1, 1000 do
-    if r:up() then return true end
-    r:call("PING")
-    qxt.sleep(0.01)
-  end
-  return false
 end
 
 describe("serve policy on Redis", function()

@@ -114,4 +114,15 @@ function _M.start(opts)
   return s:launch()
 end
 
+--- wait_up(r) -> true once the qxt.redis connection r is up again (in the
+--- loop), false after ~10 s.
+function _M.wait_up(r)
+  for _ = 1, 1000 do
+    if r:up() then return true end
+    r:call("PING")
+    qxt.sleep(0.01)
+  end
+  return false
+end
+
 return _M

@@ -4,20 +4,12 @@
 -- does when Redis dies and comes back.
 local redis = require("qxt.redis")
 local redis_server = require("tests.helpers.redis")
+local wait_up = redis_server.wait_up
 local shared = require("qxt.shared")
 local shared_rate = require("qxt.shared.ratelimit")
 local shared_budget = require("qxt.shared.budget")
 local shared_halt = require("qxt.shared.halt")
 local shared_cli = require("qxt.shared.cli")
-
-local function wait_up(r)
-  for _ = 1, 1000 do
-    if r:up() then return true end
-    r:call("PING")
-    qxt.sleep(0.01)
-  end
-  return false
-end
 
 local function logger()
   local lines = {}
