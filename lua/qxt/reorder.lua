@@ -215,6 +215,10 @@ function Stage:_open_spill()
     error("the order spill file " .. tostring(rerr), 0)
   end
   w:setvbuf("full", 64 * 1024)
+  -- Unbuffered: a run is written again where an old one was, through w;
+  -- a buffer of r would return the old bytes (glibc seeks inside its
+  -- buffer without reading). Runs are read CHUNK bytes at a time anyway.
+  r:setvbuf("no")
   self.w, self.r, self.path = w, r, path
 end
 
