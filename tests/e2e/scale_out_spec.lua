@@ -88,7 +88,8 @@ function Serve:log() return sim.read_file(self.base .. ".log") or "" end
 function Serve:stop()
   if self.stopped then return self.stopped end
   os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
-  until_true("serve to exit", function() return sim.read_file(self.base .. ".rc") end, 20)
+  -- (the shell creates the file before it writes the status into it)
+  until_true("serve to exit", function() return (sim.read_file(self.base .. ".rc") or ""):match("%d+") end, 20)
   self.stopped = tonumber(sim.read_file(self.base .. ".rc"):match("%d+"))
   return self.stopped
 end
@@ -128,7 +129,7 @@ local function run_flow(dir, tag, endpoint, list, args)
     q(base .. "-out"), args, q(base), q(base), q(base))))
   return {
     wait = function()
-      until_true("the run " .. tag, function() return sim.read_file(base .. ".rc") end, 120)
+      until_true("the run " .. tag, function() return (sim.read_file(base .. ".rc") or ""):match("%d+") end, 120)
       return tonumber(sim.read_file(base .. ".rc"):match("%d+")), sim.read_file(base .. ".err"),
         base .. "-out", input
     end,

@@ -64,9 +64,10 @@ end
 --- SIGTERM (unless sent already: a second one exits at once), then the exit status.
 function Server:stop(signalled)
   if self.pid and not signalled then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
-  local rc = wait_for("qxtv serve to exit", function() return sim.read_file(self.rc_file) end)
+  -- The shell creates the file before it writes the status into it.
+  local rc = wait_for("qxtv serve to exit", function() return (sim.read_file(self.rc_file) or ""):match("%d+") end)
   self.pid = nil
-  return tonumber(rc:match("%d+"))
+  return tonumber(rc)
 end
 
 --- Whether the process is still there.
