@@ -32,6 +32,7 @@ struct rconn {
     int ever_tried;            /* a connect attempt has ended (either way) */
     size_t owed;               /* calls whose reply hiredis owes */
     int64_t progress_us;       /* the last reply, or when owed went from 0 */
+    int64_t written_us;        /* when commands last went to the socket */
     char why[160];             /* the last failure */
     long long calls, timeouts, downs;  /* counted by the binding */
     long long connects, failures;
@@ -39,6 +40,11 @@ struct rconn {
 
 /* Starts the first attempt (fields set as above). */
 void rconn_start(struct rconn *c);
+
+/* Reads what the socket holds now, as the loop would on a read event:
+ * replies that came while the loop was busy (their callbacks run). Harmless
+ * when not connected or nothing came. Not inside a hiredis callback. */
+void rconn_read_now(struct rconn *c);
 
 /* Drops the connection now, saying why (a static or copied string): the
  * reply callback of every command hiredis owes runs with a NULL reply, and

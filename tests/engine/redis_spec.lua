@@ -96,6 +96,36 @@ describe("qxt.redis", function()
     assert.are.equal("2000", r:call("GET", "counter"))
   end)
 
+  it("times Redis, not a busy loop: calls made just before the loop is held past their timeout are answered", function()
+    -- A burst: 100 calls made in one pass of the loop, then the same pass
+    -- busy for 3 timeouts (as 300 requests at once on a loaded machine).
+    -- Redis answers in microseconds; its commands went out only after the
+    -- pass. That is not a slow Redis: every call gets its reply.
+    local fast = assert(redis.connect{ url = rs.url, timeout = 0.05 })
+    finally(function() fast:close() end)
+    assert.is_true(wait_up(fast))
+    local ts = {}
+    for i = 1, 100 do
+      ts[i] = qxt.spawn(function()
+        qxt.sleep(0.01)
+        return { fast:call("ECHO", "e" .. i) }
+      end)
+    end
+    ts[#ts + 1] = qxt.spawn(function()
+      qxt.sleep(0.01)
+      local t0 = os.clock()
+      while os.clock() - t0 < 0.15 do end   -- holds the loop, as a long pass of work does
+      return { "busy" }
+    end)
+    local got = qxt.wait(ts)
+    local timeouts = 0
+    for i = 1, 100 do
+      if got[i][2] == "timeout" then timeouts = timeouts + 1 else assert.are.equal("e" .. i, got[i][1]) end
+    end
+    assert.are.equal(0, timeouts)
+    assert.are.equal(0, fast:stats().timeouts)
+  end)
+
   it("gives up after the timeout on a stopped server, keeps the loop turning, drops the late reply", function()
     local ticks, waiting = 0, true
     local ticker = qxt.spawn(function()
