@@ -5,6 +5,7 @@
 local cjson = require("cjson")
 local redis_server = require("tests.helpers.redis")
 local runs = require("tests.helpers.runs")
+local serve_helper = require("tests.helpers.serve")
 local sim = require("tests.helpers.sim")
 local spellings = require("tests.helpers.spellings")
 
@@ -47,51 +48,14 @@ local function until_true(what, cond, limit)
   assert(runs.until_true(cond, limit or 30), "timed out waiting for " .. what)
 end
 
--- One `qxtv serve` in the background; every one started is stopped at the end.
+-- One `qxtv serve` in the background (tests/helpers/serve.lua); every one
+-- started is stopped at the end.
 local started = {}
-local Serve = {}
-Serve.__index = Serve
-
 local function serve(dir, tag, endpoint, args)
-  local flow = dir .. "/flow.lua"
-  if not sim.read_file(flow) then sim.write_file(flow, FLOW) end
-  local base = dir .. "/serve-" .. tag
-  local cmd = ("(QXT_ENDPOINT=%s QXT_APIKEY=%s %s serve %s --listen 127.0.0.1:0 --port-file %s %s >%s 2>&1 & "
-               .. "echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 &"):format(q(endpoint), q(KEY),
-    q(sim.qxtv()), q(flow),
-    q(base .. ".port"), args, q(base .. ".log"), q(base .. ".pid"), q(base .. ".rc"))
-  assert(os.execute(cmd))
-  until_true("serve " .. tag .. " to listen", function()
-    local p = sim.read_file(base .. ".port")
-    return p and p:match("^%d+")
-  end, 20)
-  local srv = setmetatable({ base = base, url = "http://127.0.0.1:" .. sim.read_file(base .. ".port"):match("%d+"),
-                             pid = sim.read_file(base .. ".pid"):match("%d+") }, Serve)
+  local srv = serve_helper.start(dir, { endpoint = endpoint }, { tag = "serve-" .. tag, args = args, apikey = KEY,
+                                                                 text = FLOW })
   started[#started + 1] = srv
   return srv
-end
-
-function Serve:get(path)
-  local p = io.popen("curl -s " .. q(self.url .. path))
-  local body = p:read("a")
-  p:close()
-  return body
-end
-
-function Serve:ready()
-  local ok, t = pcall(cjson.decode, self:get("/readyz"))
-  return ok and t or {}
-end
-
-function Serve:log() return sim.read_file(self.base .. ".log") or "" end
-
-function Serve:stop()
-  if self.stopped then return self.stopped end
-  os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
-  -- (the shell creates the file before it writes the status into it)
-  until_true("serve to exit", function() return (sim.read_file(self.base .. ".rc") or ""):match("%d+") end, 20)
-  self.stopped = tonumber(sim.read_file(self.base .. ".rc"):match("%d+"))
-  return self.stopped
 end
 
 --- POSTs one request per person to srv, `parallel` at a time, in the
@@ -314,7 +278,8 @@ describe("scale-out on Redis", function()
     until_true("the local fallback to show", function()
       return servers[1]:ready().shared and servers[1]:ready().shared.rate == "local"
     end, 5)
-    assert.matches('qxtv_shared_mode{part="rate",mode="local"} 1', servers[1]:get("/metrics"), 1, true)
+    local _, metrics = servers[1]:call("GET", "/metrics")
+    assert.matches('qxtv_shared_mode{part="rate",mode="local"} 1', metrics, 1, true)
     rs:launch()
     for i = 1, 3 do
       assert(runs.until_true(function()

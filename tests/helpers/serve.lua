@@ -3,7 +3,7 @@
 --   local srv = serve.start(dir, sim, { flow =, text =, tag =, args =, engine =, apikey =, decision_log = })
 --     (engine: the engine's options, before the flow; args: serve's, after it)
 --   srv:verify{ mobile =, name = } --> status, body (decoded), headers text
---   srv:call(method, path, body, headers); srv:log() (stderr);
+--   srv:call(method, path, body, headers); srv:ready() (/readyz); srv:log() (stderr);
 --   srv:decisions() (the decision log's lines, decoded; stdout unless
 --   opts.decision_log names the file); srv:hup(); srv:stop() --> exit status
 local cjson = require("cjson")
@@ -63,11 +63,13 @@ end
 
 --- SIGTERM (unless sent already: a second one exits at once), then the exit status.
 function Server:stop(signalled)
+  if self.stopped then return self.stopped end
   if self.pid and not signalled then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
   -- The shell creates the file before it writes the status into it.
   local rc = wait_for("qxtv serve to exit", function() return (sim.read_file(self.rc_file) or ""):match("%d+") end)
   self.pid = nil
-  return tonumber(rc)
+  self.stopped = tonumber(rc)
+  return self.stopped
 end
 
 --- Whether the process is still there.
@@ -121,6 +123,12 @@ function Server:call(method, path, body, headers)
   for _, suffix in ipairs({ "", ".body", ".head", ".in" }) do os.remove(tmp .. suffix) end
   local ok, decoded = pcall(cjson.decode, text or "")
   return status, ok and decoded or text, head or ""
+end
+
+--- GET /readyz, decoded ({} when it is not JSON).
+function Server:ready()
+  local _, body = self:call("GET", "/readyz")
+  return type(body) == "table" and body or {}
 end
 
 function Server:verify(body, headers)
