@@ -4,6 +4,7 @@
 --   status   says whether sending is halted (and why), and today's shared budget count
 --   resume   clears the halt a fatal provider code (-1, -5, -9) set: every
 --            instance may send again (within a second). Fix the account first.
+local args = require("qxt.cli.args")
 local exit = require("qxt.exit")
 local shared_cli = require("qxt.shared.cli")
 
@@ -15,27 +16,21 @@ local function say(...)
   io.stderr:write("\n")
 end
 
-local function parse(args)
-  local o = {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local key = a:match("^%-%-([%w-]+)$")
-    if key == "redis" or key == "redis-password-file" or key == "redis-prefix" or key == "redis-timeout" then
-      local ok, err = shared_cli.set(o, key, args[i + 1])
-      if not ok then return nil, err end
-      i = i + 2
-    elseif key then
-      return nil, "unknown option " .. a
-    elseif not o.action then
-      o.action = a
-      i = i + 1
-    else
-      return nil, "one action only (got also " .. a .. ")"
-    end
-  end
+local function parse(list)
+  local o, err = args.parse(list, {
+    other = function(o, name, value)
+      if name == "redis" or name == "redis-password-file" or name == "redis-prefix" or name == "redis-timeout" then
+        return shared_cli.set(o, name, value)
+      end
+      return false
+    end,
+  })
+  if not o then return nil, err end
+  if #o.words > 1 then return nil, "one action only (got also " .. o.words[2] .. ")" end
+  o.action = o.words[1]
   if o.action ~= "status" and o.action ~= "resume" then return nil, "admin wants an action: status or resume" end
-  local s, err = shared_cli.finish(o)
+  local s
+  s, err = shared_cli.finish(o)
   if err then return nil, err end
   if not s then return nil, "admin wants --redis URL" end
   o.shared = s
@@ -61,11 +56,7 @@ end
 
 return function(...)
   local o, why = parse({ ... })
-  if not o then
-    say(why)
-    io.stderr:write(USAGE, "\n")
-    return exit.USAGE
-  end
+  if not o then return args.fail("admin", why, USAGE) end
   local r, err = connect(o.shared)
   if not r then
     say(err)

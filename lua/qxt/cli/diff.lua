@@ -4,6 +4,7 @@
 -- "what would my new rules change": run A as it was, B an --offline replay.
 -- Exit 0 whatever the differences; 2 for a usage mistake or an output
 -- directory that cannot be read; 1 when the page cannot be written.
+local args = require("qxt.cli.args")
 local diff = require("qxt.diff")
 local exit = require("qxt.exit")
 
@@ -14,35 +15,17 @@ local function say(...)
   io.stderr:write("\n")
 end
 
-local function parse(args)
-  local o, dirs = {}, {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local key = a:match("^%-%-([%w-]+)$")
-    if key == "key" or key == "html" then
-      if not args[i + 1] then return nil, "--" .. key .. " wants a value" end
-      o[key] = args[i + 1]
-      i = i + 2
-    elseif key then
-      return nil, "unknown option " .. a
-    else
-      dirs[#dirs + 1] = a
-      i = i + 1
-    end
-  end
-  if #dirs ~= 2 then return nil, "diff wants two output directories, OUT_A and OUT_B" end
-  o.a, o.b = dirs[1], dirs[2]
+local function parse(list)
+  local o, err = args.parse(list, { valued = { key = true, html = true } })
+  if not o then return nil, err end
+  if #o.words ~= 2 then return nil, "diff wants two output directories, OUT_A and OUT_B" end
+  o.a, o.b = o.words[1], o.words[2]
   return o
 end
 
 return function(...)
   local o, err = parse({ ... })
-  if not o then
-    say(err)
-    io.stderr:write(USAGE, "\n")
-    return exit.USAGE
-  end
+  if not o then return args.fail("diff", err, USAGE) end
   local d, cerr = diff.compare(o.a, o.b, { key = o.key })
   if not d then
     say(cerr)

@@ -5,6 +5,7 @@
 -- returns { rules = qxt.rules{...} or a function, clean = a cleaner } instead
 -- of running its batch (qxt.serve.flow). SIGHUP loads it (and the shadow)
 -- again and reopens the decision log.
+local args = require("qxt.cli.args")
 local exit = require("qxt.exit")
 local flow = require("qxt.serve.flow")
 
@@ -22,38 +23,27 @@ local function say(...)
   io.stderr:write("\n")
 end
 
-local function parse(args)
-  local o = { listen = "127.0.0.1:8088" }
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local key = a:match("^%-%-([%w-]+)$")
-    if VALUED[key] then
-      if not args[i + 1] then return nil, "--" .. key .. " wants a value" end
-      o[key] = args[i + 1]
-      i = i + 2
-    elseif key == "rate" or key == "budget" then
-      -- The provider's limits over every instance (with --redis) or this one.
-      local n = tonumber(args[i + 1])
-      if key == "budget" then n = math.tointeger(n) end
-      if not n or n <= 0 then return nil, "--" .. key .. " wants a positive number" end
-      o[key] = n
-      i = i + 2
-    elseif key and shared_cli.OPTIONS[key] then
-      local ok, err = shared_cli.set(o, key, args[i + 1])
-      if not ok then return nil, err end
-      i = i + 2
-    elseif key then
-      return nil, "unknown option " .. a
-    elseif not o.flow then
-      o.flow = a
-      i = i + 1
-    else
-      return nil, "one FLOW.lua only (got also " .. a .. ")"
-    end
-  end
+local function parse(list)
+  local o, err = args.parse(list, {
+    valued = VALUED,
+    other = function(o, name, value)
+      if name == "rate" or name == "budget" then
+        -- The provider's limits over every instance (with --redis) or this one.
+        local n = tonumber(value)
+        if name == "budget" then n = math.tointeger(n) end
+        if not n or n <= 0 then return nil, "--" .. name .. " wants a positive number" end
+        o[name] = n
+        return true
+      end
+      if shared_cli.OPTIONS[name] then return shared_cli.set(o, name, value) end
+      return false
+    end,
+  })
+  if not o then return nil, err end
+  if #o.words > 1 then return nil, "one FLOW.lua only (got also " .. o.words[2] .. ")" end
+  o.flow = o.words[1]
+  o.listen = o.listen or "127.0.0.1:8088"
   if not o.flow then return nil, "serve wants a FLOW.lua" end
-  local err
   o.shared, err = shared_cli.finish(o)
   if err then return nil, err end
   local host, port = o.listen:match("^%[?([^%]]*)%]?:(%d+)$")
@@ -121,11 +111,7 @@ end
 
 return function(...)
   local o, why = parse({ ... })
-  if not o then
-    say(why)
-    io.stderr:write(USAGE, "\n")
-    return exit.USAGE
-  end
+  if not o then return args.fail("serve", why, USAGE) end
   local rev, err = load_all(o)
   if not rev then
     say(err)
