@@ -1,7 +1,7 @@
 -- kyc_onboarding.lua: one decision per applicant — approve, review or
 -- reject — from readable rules on the carrier's answer; the same rules on
 -- a file and online.
---   qxtv run scripts/kyc_onboarding.lua applicants.csv [OUT_DIR]
+--   qxtv run scripts/kyc_onboarding.lua applicants.csv|applicants.xlsx [OUT_DIR]
 --     writes OUT_DIR/approve.csv, review.csv, reject.csv (default out-kyc/)
 --   qxtv serve scripts/kyc_onboarding.lua --listen 127.0.0.1:8088
 --     answers POST /v1/verify with the same decision (docs/serve.md)
@@ -36,11 +36,11 @@ end
 
 local input, out = arg[1], arg[2] or "out-kyc"
 if not input then
-  io.stderr:write("usage: qxtv run scripts/kyc_onboarding.lua applicants.csv [OUT_DIR]\n")
+  io.stderr:write("usage: qxtv run scripts/kyc_onboarding.lua applicants.csv|applicants.xlsx [OUT_DIR]\n")
   os.exit(qxt.exit.USAGE)
 end
 
-local source = assert(qxt.source.csv(input))
+local source = assert(qxt.source.file(input))   -- a CSV, or an Excel workbook (.xlsx)
 assert(qxt.mkdir(out))
 -- One run at a time in OUT_DIR: a second one would pay for every row again.
 local _, lerr = qxt.file.lock(out .. "/.qxtv.lock")

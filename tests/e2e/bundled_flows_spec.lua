@@ -37,6 +37,39 @@ describe("scripts/kyc_onboarding.lua", function()
     assert.are.equal("review", seen.A0061)        -- no record (-4): otherwise
     os.execute("rm -rf " .. dir)
   end)
+
+  it("reads the same applicants from an Excel workbook and decides the same", function()
+    local dir = sim.tmpdir()
+    -- The CSV saved as a workbook by a real spreadsheet library (Debian's python3-openpyxl).
+    sim.write_file(dir .. "/to_xlsx.py", [[
+import csv, sys, openpyxl
+wb = openpyxl.Workbook()
+ws = wb.active
+for row in csv.reader(open(sys.argv[1], encoding="utf-8-sig")):
+    ws.append(row)
+wb.save(sys.argv[2])
+]])
+    local _, perr, pstatus = sim.run(("/usr/bin/python3 %s scripts/data/applicants.csv %s"):format(
+      sim.quote(dir .. "/to_xlsx.py"), sim.quote(dir .. "/applicants.xlsx")))
+    assert.are.equal(0, pstatus, perr)
+    local s = sim.start{ "--people", "scripts/data/people.csv" }
+    local decided = {}
+    for _, input in ipairs{ "scripts/data/applicants.csv", dir .. "/applicants.xlsx" } do
+      local out = dir .. "/out-" .. #decided
+      local _, err, status = sim.run(sim.qxtv() .. " run scripts/kyc_onboarding.lua " .. sim.quote(input) .. " "
+                                     .. out, { QXT_ENDPOINT = s.endpoint })
+      assert.are.equal(0, status, err)
+      local t = {}
+      for _, decision in ipairs{ "approve", "review", "reject" } do
+        for _, row in ipairs(rows(out .. "/" .. decision .. ".csv")) do t[row["申请编号"]] = decision .. "/" .. row.rule end
+      end
+      decided[#decided + 1] = t
+    end
+    s:stop()
+    assert.is_true(next(decided[1]) ~= nil)
+    assert.are.same(decided[1], decided[2])
+    os.execute("rm -rf " .. dir)
+  end)
 end)
 
 describe("scripts/check_one.lua", function()

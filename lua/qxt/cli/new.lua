@@ -35,11 +35,12 @@ if qxt.serving then
   end }
 end
 
--- 4. Where records come from: a CSV with a mobile column (mobile, phone,
---    手机号, 手机号码, 手机) and a name column (name, 姓名), or a Lua table.
+-- 4. Where records come from: a CSV or an Excel workbook (.xlsx, its first
+--    sheet) with a mobile column (mobile, phone, 手机号, 手机号码, 手机) and a
+--    name column (name, 姓名), or a Lua table.
 local source
 if arg[1] then
-  source = assert(qxt.source.csv(arg[1], { encoding = "auto" }))
+  source = assert(qxt.source.file(arg[1], { encoding = "auto" }))
 else
   source = qxt.source.table{
     { mobile = "13972565391", name = "张三" },
