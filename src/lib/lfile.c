@@ -112,23 +112,19 @@ static int private_close(lua_State *L)
     return luaL_fileresult(L, fclose(p->f) == 0, NULL);
 }
 
-/* file.open_private(path) -> file | nil, message: a Lua file (io.type
- * "file") open for writing at path, empty, mode 0600. A regular file
- * already there is replaced by a new one; a symbolic link is refused; a
- * device or pipe (/dev/stdout) is written as it is. */
-static int file_open_private(lua_State *L)
+/* Pushes fd (from open: -1 with errno set, then nil and the message) as a
+ * Lua file of the io library, opened with mode, closed by private_close. */
+static int push_stream(lua_State *L, const char *path, int fd, const char *mode)
 {
-    const char *path = luaL_checkstring(L, 1);
-    luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof *p, 0);
-    int fd;
+    luaL_Stream *p;
 
+    if (fd < 0)
+        return fail(L, path, errno);
+    p = (luaL_Stream *)lua_newuserdatauv(L, sizeof *p, 0);
     p->closef = NULL;        /* a closed file until it is open */
     p->f = NULL;
     luaL_setmetatable(L, LUA_FILEHANDLE);
-    fd = open_private_fd(path);
-    if (fd < 0)
-        return fail(L, path, errno);
-    p->f = fdopen(fd, "wb");
+    p->f = fdopen(fd, mode);
     if (!p->f) {
         int err = errno;
         close(fd);
@@ -136,6 +132,17 @@ static int file_open_private(lua_State *L)
     }
     p->closef = &private_close;
     return 1;
+}
+
+/* file.open_private(path) -> file | nil, message: a Lua file (io.type
+ * "file") open for writing at path, empty, mode 0600. A regular file
+ * already there is replaced by a new one; a symbolic link is refused; a
+ * device or pipe (/dev/stdout) is written as it is. */
+static int file_open_private(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+
+    return push_stream(L, path, open_private_fd(path), "wb");
 }
 
 /* file.append_private(path) -> file | nil, message: a Lua file open for
@@ -146,29 +153,16 @@ static int file_open_private(lua_State *L)
 static int file_append_private(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof *p, 0);
     struct stat st;
-    int fd;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
 
-    p->closef = NULL;        /* a closed file until it is open */
-    p->f = NULL;
-    luaL_setmetatable(L, LUA_FILEHANDLE);
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return fail(L, path, errno);
-    if (fstat(fd, &st) != 0 || (S_ISREG(st.st_mode) && fchmod(fd, 0600) != 0)) {
+    if (fd >= 0 && (fstat(fd, &st) != 0 || (S_ISREG(st.st_mode) && fchmod(fd, 0600) != 0))) {
         int err = errno;
         close(fd);
-        return fail(L, path, err);
+        errno = err;
+        fd = -1;
     }
-    p->f = fdopen(fd, "ab");
-    if (!p->f) {
-        int err = errno;
-        close(fd);
-        return fail(L, path, err);
-    }
-    p->closef = &private_close;
-    return 1;
+    return push_stream(L, path, fd, "ab");
 }
 
 int lfile_make_private(const char *path, int flags)
