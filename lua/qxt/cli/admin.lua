@@ -11,10 +11,7 @@ local shared_cli = require("qxt.shared.cli")
 local USAGE = "usage: qxtv admin status|resume --redis URL [--redis-password-file FILE] [--redis-prefix P] "
   .. "[--redis-timeout MS]"
 
-local function say(...)
-  io.stderr:write("qxtv admin: ", ...)
-  io.stderr:write("\n")
-end
+local say = args.sayer("admin")
 
 local function parse(list)
   local o, err = args.parse(list, {

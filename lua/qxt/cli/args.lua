@@ -48,10 +48,21 @@ function _M.parse(list, spec)
   return o
 end
 
+--- sayer(command) -> say(...): writes "qxtv COMMAND: ..." and a newline on
+--- standard error, the one way a command speaks to its operator.
+function _M.sayer(command)
+  local prefix = "qxtv " .. command .. ": "
+  return function(...)
+    io.stderr:write(prefix, ...)
+    io.stderr:write("\n")
+  end
+end
+
 --- fail(command, why, usage) -> exit.USAGE, having said why and the usage
 --- on standard error as "qxtv COMMAND: why".
 function _M.fail(command, why, usage)
-  io.stderr:write("qxtv ", command, ": ", tostring(why), "\n", usage, "\n")
+  _M.sayer(command)(tostring(why))
+  io.stderr:write(usage, "\n")
   return exit.USAGE
 end
 

@@ -10,10 +10,7 @@ local exit = require("qxt.exit")
 
 local USAGE = "usage: qxtv diff OUT_A OUT_B [--key COLUMN] [--html FILE]"
 
-local function say(...)
-  io.stderr:write("qxtv diff: ", ...)
-  io.stderr:write("\n")
-end
+local say = args.sayer("diff")
 
 local function parse(list)
   local o, err = args.parse(list, { valued = { key = true, html = true } })

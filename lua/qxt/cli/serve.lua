@@ -18,10 +18,7 @@ local VALUED = { listen = true, tokens = true, ["port-file"] = true, ["decision-
                  shadow = true, ["clock-file"] = true }
 local shared_cli = require("qxt.shared.cli")
 
-local function say(...)
-  io.stderr:write("qxtv serve: ", ...)
-  io.stderr:write("\n")
-end
+local say = args.sayer("serve")
 
 local function parse(list)
   local o, err = args.parse(list, {
