@@ -35,7 +35,7 @@ return function(...)
       say("cannot write ", tostring(werr))
       return exit.FAILED
     end
-    io.stderr:write("qxtv diff: wrote ", o.html, "\n")
+    say("wrote ", o.html)
   end
   return exit.OK
 end
