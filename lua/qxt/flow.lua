@@ -114,6 +114,12 @@ function _M.check_thresholds(opts)
 end
 
 function _M.run(opts)
+  -- Under `qxtv serve` a flow returns its decision; its batch never runs
+  -- (it would read, write and pay at every start and SIGHUP).
+  if rawget(qxt, "serving") then
+    error("qxt.flow: a batch under `qxtv serve`: end the flow's decision with "
+      .. "`if qxt.serving then return { rules = ..., clean = ... } end` before its batch (docs/serve.md)", 2)
+  end
   check_options(opts)
   local judge
   if opts.thresholds ~= nil or opts.abort_if ~= nil then

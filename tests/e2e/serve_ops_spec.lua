@@ -211,6 +211,40 @@ describe("qxtv serve on SIGHUP", function()
     assert.truthy(has(err, "self_test failed: no good"), err)
   end)
 
+  it("never queries while a flow loads or tests itself: a batch without its return, a paying self_test", function()
+    local dir = sim.tmpdir()
+    local s = sim.start{}
+    finally(function() s:stop() end)
+    local function start(path)
+      return sim.run(("QXT_ENDPOINT=%s QXT_APIKEY=%s %s serve %s --listen 127.0.0.1:0"):format(
+        q(s.endpoint), q(sim.apikey()), q(sim.qxtv()), q(path)))
+    end
+    local BATCH = [[
+qxt.flow{ source = qxt.source.table{ { mobile = "13972565391", name = "张三" } }, quiet = true,
+          sinks = { consistent = qxt.sink.stdout{}, inconsistent = qxt.sink.stdout{},
+                    invalid = qxt.sink.stdout{}, unverified = qxt.sink.stdout{} } }
+]]
+    -- a batch flow that forgot `if qxt.serving then return ... end`, asking first itself
+    local path = dir .. "/batch.lua"
+    sim.write_file(path, 'local r = verify("13972565391", "张三")\n' .. BATCH .. "return { got = r }\n")
+    local _, err, status = start(path)
+    assert.are_not.equal(0, status)
+    assert.truthy(has(err, "verify() while the flow loads"), err)
+    -- the batch alone: refused as a batch
+    sim.write_file(path, BATCH)
+    _, err, status = start(path)
+    assert.are_not.equal(0, status)
+    assert.truthy(has(err, "a batch under `qxtv serve`"), err)
+    -- a self_test that asks the provider
+    path = dir .. "/paying.lua"
+    sim.write_file(path, tagged_flow("x",
+      [[self_test = function() return verify("13972565391", "张三").code == 0 end]]))
+    _, err, status = start(path)
+    assert.are_not.equal(0, status)
+    assert.truthy(has(err, "self_test raised"), err)
+    assert.are.equal(0, s:stats().requests)
+  end)
+
   it("lets a request in flight finish on the revision it started with", function()
     local dir = sim.tmpdir()
     local s = sim.start{ "--latency", "1500ms" }

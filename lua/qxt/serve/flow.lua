@@ -26,6 +26,24 @@ local route = require("qxt.step.route")
 
 local _M = {}
 
+-- While a flow loads or tests itself nothing may reach the provider: a flow
+-- missing its `if qxt.serving` return, or a self_test calling verify(),
+-- would otherwise pay at every start and every SIGHUP.
+local function no_query()
+  error("verify() while the flow loads or runs its self_test: under `qxtv serve` a flow returns its decision "
+    .. "and queries only for requests (docs/serve.md)", 2)
+end
+
+local function without_queries(f, ...)
+  local global, core = rawget(_G, "verify"), rawget(qxt, "verify")
+  rawset(_G, "verify", no_query)
+  rawset(qxt, "verify", no_query)
+  local r = table.pack(pcall(f, ...))
+  rawset(_G, "verify", global)
+  rawset(qxt, "verify", core)
+  return table.unpack(r, 1, r.n)
+end
+
 local HOW = "under `qxtv serve` a flow ends with "
   .. "`if qxt.serving then return { rules = ..., clean = ... } end` before its batch (docs/serve.md)"
 
@@ -55,7 +73,7 @@ local function self_test(rev, path)
   local t = rev.decision.self_test
   if t == nil then return true end
   if type(t) ~= "function" then return nil, path .. ": self_test must be a function (check) -> true" end
-  local ok, passed, why = pcall(t, checker(rev))
+  local ok, passed, why = without_queries(t, checker(rev))
   if not ok then return nil, path .. ": self_test raised: " .. tostring(passed) end
   if passed ~= true then
     return nil, path .. ": self_test failed" .. (why ~= nil and (": " .. tostring(why)) or " (it returned "
@@ -81,7 +99,7 @@ function _M.load(path)
   rawset(qxt, "serving", true)
   local saved = rawget(_G, "arg")
   rawset(_G, "arg", { [0] = path })
-  local ok, d = pcall(chunk)
+  local ok, d = without_queries(chunk)
   rawset(_G, "arg", saved)
   if not ok then return nil, path .. ": " .. tostring(d) end
   if type(d) ~= "table" then return nil, path .. " returned no decision: " .. HOW end
