@@ -16,6 +16,8 @@
 local csv = require("qxt.csv")
 local mask = require("qxt.mask")
 local private = require("qxt.file").open_private
+local text = require("qxt.text")
+local width, pad = text.width, text.pad
 
 local _M = {}
 
@@ -209,15 +211,6 @@ local function example_text(e, key)
   return ("%s %s%s: rule '%s' -> '%s'%s"):format(key, e.key, who, e.rule_a or "", e.rule_b,
     e.reason_b ~= "" and (" (" .. e.reason_b .. ")") or "")
 end
-
--- Display width of a UTF-8 string (CJK counted as two columns).
-local function width(s)
-  local w = 0
-  for _, c in utf8.codes(s) do w = w + ((c >= 0x1100 and c <= 0x115F) or (c >= 0x2E80 and c <= 0xFFDC) and 2 or 1) end
-  return w
-end
-
-local function pad(s, w) return s .. string.rep(" ", math.max(0, w - width(s))) end
 
 --- The table for people: rows from A's destination, columns to B's.
 function _M.text(d)
