@@ -58,23 +58,34 @@ local function outputs(dir)
 end
 
 --- A reader of one output: header() -> names, rows() -> iterator of
---- { [column] = text }, close(). CSV through qxt.csv; a workbook's sheet
---- through the same reader as xlsx input (cells as the input reads them).
+--- { [column] = text }, failure() -> why the rows stopped early (nil: they
+--- did not), close(). CSV through qxt.csv; a workbook's sheet through the
+--- same reader as xlsx input (cells as the input reads them).
 local function open_output(file)
   if not file.sheet then return csv.open(file.path, { columns = false, encoding = "utf-8" }) end
   local xcore = require("qxt.xlsx.core")
   local cell_text = require("qxt.source.xlsx").cell_text
+  local where = ("%s (sheet %s)"):format(file.path, file.sheet)
   local book, err = xcore.open(file.path, file.sheet)
-  if not book then return nil, ("%s (sheet %s): %s"):format(file.path, file.sheet, err) end
+  if not book then return nil, ("%s: %s"):format(where, err) end
   local date1904 = book:date1904()
+  local failed
+  -- The next row's cells; nil at the end, or when the workbook cannot be
+  -- read on (book:next() gives false, why): the rows read so far are not
+  -- the sheet, so the failure is kept for failure().
   local function row_of()
     local line, cells, kinds, last = book:next()
+    if line == false then failed = ("%s: %s"):format(where, cells) end
     if not line then return nil end
     local t = {}
     for i = 1, last do t[i] = cells[i] and cell_text(cells[i], kinds and kinds[i], date1904) or "" end
     return t
   end
   local header = row_of() or {}
+  if failed then
+    book:close()
+    return nil, failed
+  end
   return {
     header = function() return header end,
     rows = function()
@@ -86,6 +97,7 @@ local function open_output(file)
         return row
       end
     end,
+    failure = function() return failed end,
     close = function() book:close() end,
   }
 end
@@ -116,7 +128,9 @@ local function read_run(dir, key_column, each)
       each(row[key] or "", file.name, row[rule], row[reason], mapping.mobile and row[mapping.mobile],
            mapping.name and row[mapping.name])
     end
+    local failed = reader.failure and reader:failure()
     reader:close()
+    if failed then return nil, failed end
   end
   return dests
 end

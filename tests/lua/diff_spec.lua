@@ -1,5 +1,6 @@
 -- qxt.diff and `qxtv diff` on output directories made here: destination
--- names as they come from file names (any bytes).
+-- names as they come from file names (any bytes), and a workbook that stops
+-- being readable while it is read.
 local diff = require("qxt.diff")
 local sim = require("tests.helpers.sim")
 
@@ -27,5 +28,57 @@ describe("qxt.diff", function()
     assert.are.equal(0, status, err)
     assert.matches("1 rows in the same destination, 2 moved", out, 1, true)
     os.execute(("rm -rf %s %s"):format(sim.quote(a), sim.quote(b)))
+  end)
+
+  describe("with a workbook that fails while it is read", function()
+    local a, b, real_core
+    setup(function()
+      a, b = sim.tmpdir(), sim.tmpdir()
+      local out = require("qxt.sink.xlsx").open(a .. "/results.xlsx", { columns = { "mobile", "name" } })
+      local consistent = out:sheet("consistent")
+      for i = 1, 3000 do
+        assert(consistent:write({ fields = { mobile = "139" .. ("%08d"):format(i), name = "张三" } },
+                                { row = i, code = 0 }))
+      end
+      assert(out:close({ records = 3000 }))
+      -- B's workbook is cut short once its sheet has been checked and a few
+      -- rows read, as a disk failing or a file rewritten in place would do.
+      real_core = require("qxt.xlsx.core")
+      local cut = setmetatable({
+        open = function(path, sheet, ...)
+          local book, err = real_core.open(path, sheet, ...)
+          if not (book and sheet and path == b .. "/results.xlsx") then return book, err end
+          local calls = 0
+          return {
+            date1904 = function() return book:date1904() end,
+            close = function() return book:close() end,
+            next = function()
+              calls = calls + 1
+              if calls == 5 then assert(os.execute("truncate -s 3000 " .. sim.quote(path))) end
+              return book:next()
+            end,
+          }
+        end,
+      }, { __index = real_core })
+      package.loaded["qxt.xlsx.core"] = cut
+    end)
+    before_each(function()
+      assert(os.execute(("cp %s/results.xlsx %s/results.xlsx"):format(sim.quote(a), sim.quote(b))))
+    end)
+    teardown(function()
+      package.loaded["qxt.xlsx.core"] = real_core
+      os.execute(("rm -rf %s %s"):format(sim.quote(a), sim.quote(b)))
+    end)
+
+    it("fails with the workbook, the sheet and why, instead of comparing the rows read so far", function()
+      local d, err = diff.compare(a, b)
+      assert.is_nil(d)
+      assert.matches("^" .. b:gsub("%p", "%%%0") .. "/results%.xlsx %(sheet consistent%): xl/worksheets/", err)
+      assert.matches("cannot be read", err, 1, true)
+    end)
+
+    it("makes qxtv diff exit 2, as an output directory that cannot be read does", function()
+      assert.are.equal(require("qxt.exit").USAGE, require("qxt.cli.diff")(a, b))
+    end)
   end)
 end)
