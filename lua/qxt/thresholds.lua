@@ -53,15 +53,17 @@ local OPS = {
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
--- The known metrics for a flow whose sinks are `sink_names`: name -> "outcome" | "class" | "special".
+-- The known metrics for a flow whose sinks are `sink_names`: name ->
+-- "outcome" | "class" | "special"; and the set of sink names that are also
+-- another metric's.
 local function known_metrics(sink_names)
   local known = {}
   for class in pairs(codes.CLASSES) do known[class] = "class" end
   known.rejected = "class"
   for name in pairs(SPECIAL) do known[name] = "special" end
-  local clash
+  local clash = {}
   for _, name in ipairs(sink_names or {}) do
-    if known[name] and not clash then clash = name end
+    if known[name] and known[name] ~= "outcome" then clash[name] = true end
     known[name] = "outcome"
   end
   return known, clash
@@ -124,7 +126,7 @@ function _M.new(opts)
     if not what then
       return ("unknown metric '%s' in '%s' (known: %s)"):format(tostring(t.metric), t.text, list_of(known))
     end
-    if t.metric == clash then
+    if clash[t.metric] then
       return ("metric '%s' is both a sink and a class of answer: rename the sink"):format(t.metric)
     end
     t.source = what

@@ -62,6 +62,20 @@ describe("qxt.thresholds", function()
     assert.matches("both a sink and a class", err, 1, true)
   end)
 
+  it("refuses every metric that is both a sink and a class, not only the first sink that is", function()
+    for _, sinks in ipairs{ { "transport", "input" }, { "input", "transport" } } do
+      for _, metric in ipairs(sinks) do
+        local j, err = thresholds.new{ sinks = sinks, thresholds = { [metric] = "count < 5" } }
+        assert.is_nil(j, metric)
+        assert.are.equal(("thresholds.%s: metric '%s' is both a sink and a class of answer: rename the sink")
+                         :format(metric, metric), err)
+        j, err = thresholds.new{ sinks = sinks, abort_if = { ("count(%s) > 5"):format(metric) } }
+        assert.is_nil(j, metric)
+        assert.matches("both a sink and a class", err, 1, true)
+      end
+    end
+  end)
+
   it("judges nothing before min_samples answers, then rate = count / answers", function()
     local j = assert(thresholds.new{ sinks = SINKS, thresholds = { no_record = "rate < 0.3" }, min_samples = 10 })
     assert.is_nil(j:observe(stats_of{ { "unverified", "no_record", 9 } }))     -- 9 of 9, too few
