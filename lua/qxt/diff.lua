@@ -15,7 +15,7 @@
 -- mobile or name. A key found twice in one run is counted, its first row kept.
 local csv = require("qxt.csv")
 local mask = require("qxt.mask")
-local private = require("qxt.file").open_private
+local html = require("qxt.html")
 local text = require("qxt.text")
 local width, pad = text.width, text.pad
 
@@ -268,14 +268,10 @@ function _M.text(d)
   return table.concat(lines, "\n")
 end
 
-local function esc(s)
-  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
-                                           ['"'] = "&quot;", ["'"] = "&#39;" }))
-end
+local esc = html.esc
 
 local CSS = [[
-body{font:14px/1.4 system-ui,"Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:24px;color:#222}
-h1{font-size:20px}table{border-collapse:collapse;margin:12px 0}th,td{border:1px solid #ccc;padding:6px 10px}
+table{border-collapse:collapse;margin:12px 0}th,td{border:1px solid #ccc;padding:6px 10px}
 td.n{text-align:right;min-width:60px}td.same{background:#e8f5e9;color:#2e7d32}
 td.moved{background:#c62828;color:#fff;font-weight:600}td.zero{color:#999}
 .summary{margin:8px 0}.examples td{font-size:13px}
@@ -283,8 +279,7 @@ td.moved{background:#c62828;color:#fff;font-weight:600}td.zero{color:#999}
 
 --- One self-contained page (no script, nothing fetched) for a comparison.
 function _M.html(d)
-  local out = { "<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
-                "<title>qxtv diff</title>", "<style>", CSS, "</style></head><body>",
+  local out = { html.head("qxtv diff", CSS),
                 "<h1>Where the rows went: A compared with B</h1>",
                 ('<p class="summary">A <b>%s</b>: %d rows. B <b>%s</b>: %d rows. Matched by <b>%s</b>.</p>')
                   :format(esc(d.a), d.rows_a, esc(d.b), d.rows_b, esc(d.key)),
@@ -325,12 +320,7 @@ end
 
 --- Writes the page to path (a new file, mode 0600); true or nil, message.
 function _M.write_html(d, path)
-  local f, err = private(path)
-  if not f then return nil, err end
-  local wrote, werr = f:write(_M.html(d))
-  local closed, cerr = f:close()
-  if not (wrote and closed) then return nil, ("%s: %s"):format(path, tostring(werr or cerr)) end
-  return true
+  return html.write(path, _M.html(d))
 end
 
 return _M

@@ -2,19 +2,13 @@
 -- written as summary.json): inline SVG charts, no script, no network.
 --   local html = require("qxt.report").html(summary_table)
 local codes = require("qxt.codes")
-local private = require("qxt.file").open_private
+local html = require("qxt.html")
 local route = require("qxt.step.route")
 
 local _M = {}
 
 local concat, format = table.concat, string.format
-
--- A count read back from summary.json is a float (1000.0): shown as 1000.
-local function esc(s)
-  if math.type(s) == "float" and math.tointeger(s) then s = math.tointeger(s) end
-  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
-                                           ['"'] = "&quot;", ["'"] = "&#39;" }))
-end
+local esc = html.esc
 
 local COLORS = { consistent = "#2e7d32", inconsistent = "#c62828", invalid = "#ef6c00",
                  unverified = "#607d8b" }
@@ -115,8 +109,7 @@ local function downsample(points, max)
 end
 
 local CSS = [[
-body{font:14px/1.4 system-ui,"Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:24px;color:#222}
-h1{font-size:20px}.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
+.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
 .kpi{border:1px solid #ddd;border-radius:6px;padding:8px 12px;min-width:120px}
 .kpi b{display:block;font-size:20px}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(660px,1fr))}
 figure{margin:8px}figcaption{font-weight:600;margin-bottom:4px}.label,.value,.legend{font-size:12px}
@@ -200,8 +193,7 @@ function _M.html(s)
     bars("Retries by code", pairs_by_value(s.retries_by_code)),
   }
   return concat({
-    "<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
-    "<title>qxtv run report</title>", "<style>", CSS, "</style></head><body>",
+    html.head("qxtv run report", CSS),
     format("<h1>qxtv run report</h1><p>started %s</p>", esc(s.started_at or "?")),
     s.halted and format('<p class="halted">HALTED: %s</p>', esc(s.halted)) or "",
     s.threshold_crossed and format('<p class="halted">THRESHOLD crossed: %s</p>', esc(s.threshold_crossed)) or "",
@@ -217,12 +209,7 @@ end
 --- Writes the page for summary s to path; returns true or nil, err (a
 -- write or the close failing, as on a full disk, names the file).
 function _M.write(s, path)
-  local f, err = private(path)       -- a new file, mode 0600, like every output
-  if not f then return nil, err end
-  local wrote, werr = f:write(_M.html(s))
-  local closed, cerr = f:close()
-  if not (wrote and closed) then return nil, ("%s: %s"):format(path, tostring(werr or cerr)) end
-  return true
+  return html.write(path, _M.html(s))
 end
 
 return _M
