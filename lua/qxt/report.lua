@@ -4,6 +4,7 @@
 local codes = require("qxt.codes")
 local html = require("qxt.html")
 local route = require("qxt.step.route")
+local thresholds = require("qxt.thresholds")
 
 local _M = {}
 
@@ -119,25 +120,25 @@ table.limits{border-collapse:collapse;margin:8px 0}
 .limits .crossed{background:#c62828;color:#fff;font-weight:600}.limits .fine{color:#2e7d32}
 ]]
 
+local STATE_CLASS = { holds = "fine", CROSSED = "crossed", ["not judged"] = "none",
+                      ["crosses (not enforced)"] = "crossed" }
+
 -- Each threshold of the run (qxt.thresholds), its value at the end and whether it stopped the run.
 local function threshold_table(s)
   if type(s.thresholds) ~= "table" or #s.thresholds == 0 then return "" end
   local out = { '<h2>Thresholds</h2><table class="limits"><tr><th>condition</th><th>value</th>'
                 .. "<th>state</th></tr>" }
   for _, t in ipairs(s.thresholds) do
-    local value = t.kind == "rate" and format("%.3f", tonumber(t.value) or 0) or t.value
-    local state, class = "holds", "fine"
-    if t.crossed then
-      state, class = format("CROSSED at %s after %s answers: the run stopped",
-        t.kind == "rate" and format("%.3f", tonumber(t.value_when_crossed) or 0) or esc(t.value_when_crossed),
-        esc(t.answers_when_crossed)), "crossed"
-    elseif not t.judged then
-      state, class = format("not judged (fewer than %s answers)", esc(s.min_samples)), "none"
-    elseif t.crosses_now then
-      state, class = "crosses (not enforced)", "crossed"
+    local state, value, when = t.state, t.value_text, t.value_when_crossed_text
+    if state == nil then state, value, when = thresholds.settle(t) end   -- a summary.json from before them
+    local text = state
+    if state == "CROSSED" then
+      text = format("CROSSED at %s after %s answers: the run stopped", esc(when), esc(t.answers_when_crossed))
+    elseif state == "not judged" then
+      text = format("not judged (fewer than %s answers)", esc(s.min_samples))
     end
-    out[#out + 1] = format('<tr><td>%s</td><td>%s</td><td class="%s">%s</td></tr>', esc(t.condition), esc(value),
-                           class, esc(state))
+    out[#out + 1] = format('<tr><td>%s</td><td>%s</td><td class="%s">%s</td></tr>', esc(t.condition),
+                           esc(value), STATE_CLASS[state] or "none", esc(text))
   end
   out[#out + 1] = "</table>"
   return concat(out, "\n")

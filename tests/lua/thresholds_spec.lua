@@ -90,6 +90,25 @@ describe("qxt.thresholds", function()
     local r = j:report(st)
     assert.is_true(r[1].crossed)
     assert.is_true(r[1].judged)
+    assert.are.same({ "CROSSED", "0.300", "0.300" }, { r[1].state, r[1].value_text, r[1].value_when_crossed_text })
+  end)
+
+  it("gives each entry of its report the state and the values people read, once", function()
+    local j = assert(thresholds.new{ sinks = SINKS, min_samples = 10, enforce = false,
+                                     thresholds = { consistent = "count < 100", transport = "count < 2" } })
+    local st = stats_of{ { "consistent", "ok", 6 }, { "unverified", "transport", 3 } }
+    local r = j:report(st)
+    assert.are.same({ "not judged", "6" }, { r[1].state, r[1].value_text })
+    assert.is_nil(r[1].value_when_crossed_text)
+    st:record("unverified", "transport", { class = "transport" })
+    for _ = 1, 3 do st:record("consistent", "ok", { class = "ok" }) end
+    j:observe(st)
+    r = j:report(st)
+    assert.are.same({ "holds", "9" }, { r[1].state, r[1].value_text })
+    assert.are.same({ "CROSSED", "4", "4" }, { r[2].state, r[2].value_text, r[2].value_when_crossed_text })
+    -- as an older summary.json gives them back: floats, no state
+    assert.are.same({ "crosses (not enforced)", "4", nil },
+                    { thresholds.settle{ kind = "count", value = 4.0, judged = true, crosses_now = true } })
   end)
 
   it("counts neither unsent rows nor rows with no stored answer as answers", function()
