@@ -15,7 +15,9 @@
 -- mobile or name. A key found twice in one run is counted, its first row kept.
 local csv = require("qxt.csv")
 local mask = require("qxt.mask")
-local private = require("qxt.file").open_private
+local html = require("qxt.html")
+local text = require("qxt.text")
+local width, pad = text.width, text.pad
 
 local _M = {}
 
@@ -56,23 +58,34 @@ local function outputs(dir)
 end
 
 --- A reader of one output: header() -> names, rows() -> iterator of
---- { [column] = text }, close(). CSV through qxt.csv; a workbook's sheet
---- through the same reader as xlsx input (cells as the input reads them).
+--- { [column] = text }, failure() -> why the rows stopped early (nil: they
+--- did not), close(). CSV through qxt.csv; a workbook's sheet through the
+--- same reader as xlsx input (cells as the input reads them).
 local function open_output(file)
   if not file.sheet then return csv.open(file.path, { columns = false, encoding = "utf-8" }) end
   local xcore = require("qxt.xlsx.core")
   local cell_text = require("qxt.source.xlsx").cell_text
+  local where = ("%s (sheet %s)"):format(file.path, file.sheet)
   local book, err = xcore.open(file.path, file.sheet)
-  if not book then return nil, ("%s (sheet %s): %s"):format(file.path, file.sheet, err) end
+  if not book then return nil, ("%s: %s"):format(where, err) end
   local date1904 = book:date1904()
+  local failed
+  -- The next row's cells; nil at the end, or when the workbook cannot be
+  -- read on (book:next() gives false, why): the rows read so far are not
+  -- the sheet, so the failure is kept for failure().
   local function row_of()
     local line, cells, kinds, last = book:next()
+    if line == false then failed = ("%s: %s"):format(where, cells) end
     if not line then return nil end
     local t = {}
     for i = 1, last do t[i] = cells[i] and cell_text(cells[i], kinds and kinds[i], date1904) or "" end
     return t
   end
   local header = row_of() or {}
+  if failed then
+    book:close()
+    return nil, failed
+  end
   return {
     header = function() return header end,
     rows = function()
@@ -84,6 +97,7 @@ local function open_output(file)
         return row
       end
     end,
+    failure = function() return failed end,
     close = function() book:close() end,
   }
 end
@@ -114,7 +128,9 @@ local function read_run(dir, key_column, each)
       each(row[key] or "", file.name, row[rule], row[reason], mapping.mobile and row[mapping.mobile],
            mapping.name and row[mapping.name])
     end
+    local failed = reader.failure and reader:failure()
     reader:close()
+    if failed then return nil, failed end
   end
   return dests
 end
@@ -210,15 +226,6 @@ local function example_text(e, key)
     e.reason_b ~= "" and (" (" .. e.reason_b .. ")") or "")
 end
 
--- Display width of a UTF-8 string (CJK counted as two columns).
-local function width(s)
-  local w = 0
-  for _, c in utf8.codes(s) do w = w + ((c >= 0x1100 and c <= 0x115F) or (c >= 0x2E80 and c <= 0xFFDC) and 2 or 1) end
-  return w
-end
-
-local function pad(s, w) return s .. string.rep(" ", math.max(0, w - width(s))) end
-
 --- The table for people: rows from A's destination, columns to B's.
 function _M.text(d)
   local lines = {}
@@ -261,14 +268,10 @@ function _M.text(d)
   return table.concat(lines, "\n")
 end
 
-local function esc(s)
-  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
-                                           ['"'] = "&quot;", ["'"] = "&#39;" }))
-end
+local esc = html.esc
 
 local CSS = [[
-body{font:14px/1.4 system-ui,"Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:24px;color:#222}
-h1{font-size:20px}table{border-collapse:collapse;margin:12px 0}th,td{border:1px solid #ccc;padding:6px 10px}
+table{border-collapse:collapse;margin:12px 0}th,td{border:1px solid #ccc;padding:6px 10px}
 td.n{text-align:right;min-width:60px}td.same{background:#e8f5e9;color:#2e7d32}
 td.moved{background:#c62828;color:#fff;font-weight:600}td.zero{color:#999}
 .summary{margin:8px 0}.examples td{font-size:13px}
@@ -276,8 +279,7 @@ td.moved{background:#c62828;color:#fff;font-weight:600}td.zero{color:#999}
 
 --- One self-contained page (no script, nothing fetched) for a comparison.
 function _M.html(d)
-  local out = { "<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
-                "<title>qxtv diff</title>", "<style>", CSS, "</style></head><body>",
+  local out = { html.head("qxtv diff", CSS),
                 "<h1>Where the rows went: A compared with B</h1>",
                 ('<p class="summary">A <b>%s</b>: %d rows. B <b>%s</b>: %d rows. Matched by <b>%s</b>.</p>')
                   :format(esc(d.a), d.rows_a, esc(d.b), d.rows_b, esc(d.key)),
@@ -318,12 +320,7 @@ end
 
 --- Writes the page to path (a new file, mode 0600); true or nil, message.
 function _M.write_html(d, path)
-  local f, err = private(path)
-  if not f then return nil, err end
-  local wrote, werr = f:write(_M.html(d))
-  local closed, cerr = f:close()
-  if not (wrote and closed) then return nil, ("%s: %s"):format(path, tostring(werr or cerr)) end
-  return true
+  return html.write(path, _M.html(d))
 end
 
 return _M

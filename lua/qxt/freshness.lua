@@ -39,6 +39,36 @@ function _M.outcome(answer)
   return nil
 end
 
+local function seconds(v) return math.type(v) ~= nil and v >= 0 end
+
+--- ages(spec [, name]) -> seconds by outcome (a new table) | nil, message.
+--- The one way ages are given, for --max-age, journal:reuse_from and the
+--- serve cache's ttl: nil for the defaults; seconds for every outcome; or a
+--- table { consistent =, inconsistent =, no_record = } of seconds, the
+--- outcomes left out keeping their defaults. 0 or false: never reused.
+--- name is the caller's name for spec, for the message ("serve.cache.ttl").
+function _M.ages(spec, name)
+  name = name or "ages"
+  local out = {}
+  for k, v in pairs(_M.DEFAULT) do out[k] = v end
+  if spec == nil then return out end
+  if type(spec) ~= "table" then
+    if not seconds(spec) then
+      return nil, ("%s: seconds (>= 0) for every outcome, or a table of them by outcome"):format(name)
+    end
+    for k in pairs(out) do out[k] = spec end
+    return out
+  end
+  for k, v in pairs(spec) do
+    if _M.DEFAULT[k] == nil then
+      return nil, ("%s.%s: no such outcome (consistent, inconsistent, no_record)"):format(name, tostring(k))
+    end
+    if v ~= false and not seconds(v) then return nil, ("%s.%s: seconds (>= 0) or false"):format(name, k) end
+    out[k] = v or 0
+  end
+  return out
+end
+
 local function days(s)
   local n = s:match("^%s*(%d+%.?%d*)%s*$")
   n = n and tonumber(n)
@@ -50,15 +80,11 @@ end
 --- no_record=1" one per outcome (days, fractions allowed, 0 = never reused),
 --- an outcome left out keeping its default. nil or "" gives the defaults.
 function _M.parse(text)
-  local out = {}
-  for k, v in pairs(_M.DEFAULT) do out[k] = v end
-  if text == nil or text == "" then return out end
+  if text == nil or text == "" then return _M.ages(nil) end
   if type(text) == "number" then text = tostring(text) end
   local one = days(text)
-  if one then
-    for k in pairs(out) do out[k] = one * DAY end
-    return out
-  end
+  if one then return _M.ages(one * DAY) end
+  local out = {}
   for part in (text .. ","):gmatch("([^,]*),") do
     local k, v = part:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
     if not k then
@@ -73,7 +99,7 @@ function _M.parse(text)
     if not d then return nil, ("'%s': '%s' is not a number of days"):format(text, v) end
     out[k] = d * DAY
   end
-  return out
+  return _M.ages(out)
 end
 
 --- describe(ages) -> "consistent 30 d, inconsistent 7 d, no_record 1 d"

@@ -347,9 +347,10 @@ end
 
 --- Also answer from an earlier journal (its key beside it), for the same
 --- normalised pair, whatever the input: the pair's newest answer, when it is
---- younger than its outcome's age (qxt.freshness: max_age is seconds for
---- every outcome, or a table { consistent =, inconsistent =, no_record = },
---- nil for the defaults there); only those three outcomes are ever reused.
+--- younger than its outcome's age (qxt.freshness.ages: max_age is seconds
+--- for every outcome, or a table { consistent =, inconsistent =, no_record = },
+--- nil for the defaults there; 0 or false for an outcome: never); only those
+--- three outcomes are ever reused.
 --- max_age = false takes every answer kept, at any age: for an offline
 --- replay, which pays for nothing. Off unless asked: the provider promises
 --- fresh answers. A reused answer keeps its own time when it is committed
@@ -358,10 +359,9 @@ end
 function Journal:reuse_from(path, max_age)
   local ages
   if max_age ~= false then
-    ages = {}
-    for k, v in pairs(freshness.DEFAULT) do
-      ages[k] = type(max_age) == "number" and max_age or type(max_age) == "table" and max_age[k] or v
-    end
+    local err
+    ages, err = freshness.ages(max_age, "max_age")
+    if not ages then return nil, "journal:reuse_from: " .. err end
   end
   local oldest = 0
   for _, v in pairs(ages or {}) do oldest = math.max(oldest, v) end

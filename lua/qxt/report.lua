@@ -2,19 +2,14 @@
 -- written as summary.json): inline SVG charts, no script, no network.
 --   local html = require("qxt.report").html(summary_table)
 local codes = require("qxt.codes")
-local private = require("qxt.file").open_private
+local html = require("qxt.html")
 local route = require("qxt.step.route")
+local thresholds = require("qxt.thresholds")
 
 local _M = {}
 
 local concat, format = table.concat, string.format
-
--- A count read back from summary.json is a float (1000.0): shown as 1000.
-local function esc(s)
-  if math.type(s) == "float" and math.tointeger(s) then s = math.tointeger(s) end
-  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
-                                           ['"'] = "&quot;", ["'"] = "&#39;" }))
-end
+local esc = html.esc
 
 local COLORS = { consistent = "#2e7d32", inconsistent = "#c62828", invalid = "#ef6c00",
                  unverified = "#607d8b" }
@@ -115,8 +110,7 @@ local function downsample(points, max)
 end
 
 local CSS = [[
-body{font:14px/1.4 system-ui,"Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:24px;color:#222}
-h1{font-size:20px}.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
+.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
 .kpi{border:1px solid #ddd;border-radius:6px;padding:8px 12px;min-width:120px}
 .kpi b{display:block;font-size:20px}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(660px,1fr))}
 figure{margin:8px}figcaption{font-weight:600;margin-bottom:4px}.label,.value,.legend{font-size:12px}
@@ -126,25 +120,25 @@ table.limits{border-collapse:collapse;margin:8px 0}
 .limits .crossed{background:#c62828;color:#fff;font-weight:600}.limits .fine{color:#2e7d32}
 ]]
 
+local STATE_CLASS = { holds = "fine", CROSSED = "crossed", ["not judged"] = "none",
+                      ["crosses (not enforced)"] = "crossed" }
+
 -- Each threshold of the run (qxt.thresholds), its value at the end and whether it stopped the run.
 local function threshold_table(s)
   if type(s.thresholds) ~= "table" or #s.thresholds == 0 then return "" end
   local out = { '<h2>Thresholds</h2><table class="limits"><tr><th>condition</th><th>value</th>'
                 .. "<th>state</th></tr>" }
   for _, t in ipairs(s.thresholds) do
-    local value = t.kind == "rate" and format("%.3f", tonumber(t.value) or 0) or t.value
-    local state, class = "holds", "fine"
-    if t.crossed then
-      state, class = format("CROSSED at %s after %s answers: the run stopped",
-        t.kind == "rate" and format("%.3f", tonumber(t.value_when_crossed) or 0) or esc(t.value_when_crossed),
-        esc(t.answers_when_crossed)), "crossed"
-    elseif not t.judged then
-      state, class = format("not judged (fewer than %s answers)", esc(s.min_samples)), "none"
-    elseif t.crosses_now then
-      state, class = "crosses (not enforced)", "crossed"
+    local state, value, when = t.state, t.value_text, t.value_when_crossed_text
+    if state == nil then state, value, when = thresholds.settle(t) end   -- a summary.json from before them
+    local text = state
+    if state == "CROSSED" then
+      text = format("CROSSED at %s after %s answers: the run stopped", esc(when), esc(t.answers_when_crossed))
+    elseif state == "not judged" then
+      text = format("not judged (fewer than %s answers)", esc(s.min_samples))
     end
-    out[#out + 1] = format('<tr><td>%s</td><td>%s</td><td class="%s">%s</td></tr>', esc(t.condition), esc(value),
-                           class, esc(state))
+    out[#out + 1] = format('<tr><td>%s</td><td>%s</td><td class="%s">%s</td></tr>', esc(t.condition),
+                           esc(value), STATE_CLASS[state] or "none", esc(text))
   end
   out[#out + 1] = "</table>"
   return concat(out, "\n")
@@ -200,8 +194,7 @@ function _M.html(s)
     bars("Retries by code", pairs_by_value(s.retries_by_code)),
   }
   return concat({
-    "<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
-    "<title>qxtv run report</title>", "<style>", CSS, "</style></head><body>",
+    html.head("qxtv run report", CSS),
     format("<h1>qxtv run report</h1><p>started %s</p>", esc(s.started_at or "?")),
     s.halted and format('<p class="halted">HALTED: %s</p>', esc(s.halted)) or "",
     s.threshold_crossed and format('<p class="halted">THRESHOLD crossed: %s</p>', esc(s.threshold_crossed)) or "",
@@ -217,12 +210,7 @@ end
 --- Writes the page for summary s to path; returns true or nil, err (a
 -- write or the close failing, as on a full disk, names the file).
 function _M.write(s, path)
-  local f, err = private(path)       -- a new file, mode 0600, like every output
-  if not f then return nil, err end
-  local wrote, werr = f:write(_M.html(s))
-  local closed, cerr = f:close()
-  if not (wrote and closed) then return nil, ("%s: %s"):format(path, tostring(werr or cerr)) end
-  return true
+  return html.write(path, _M.html(s))
 end
 
 return _M

@@ -237,7 +237,7 @@ function _M.new(opts, checked)
     hooks = opts.journal and journal_hooks(opts.journal, log) or _M.no_journal,
     waiting = {},                      -- rows waiting for the answer of their pair
     judge = checked and checked.judge, -- thresholds: threshold_hit once one is crossed
-    offline = opts.offline, no_stored = 0,   -- offline: rows with no stored answer
+    offline = opts.offline,            -- rows with no stored answer: class 'unverified' in stats
   }, Run)
   -- final answers for duplicates (bounded memory, and on disk only under the
   -- journal's key: see qxt.dedupe)
@@ -328,8 +328,8 @@ end
 function Run:verify(record)
   local hooks, policy, stats = self.hooks, self.policy, self.stats
   if self.offline then
-    -- Offline, nothing is ever sent: what the journals did not answer stays unanswered.
-    self.no_stored = self.no_stored + 1
+    -- Offline, nothing is ever sent: what the journals did not answer stays
+    -- unanswered (counted by its class, with the rows that waited for it).
     return { class = "unverified", reason = "no stored answer", attempts = 0 }
   end
   local attempt = 0
@@ -555,7 +555,7 @@ function Run:close(done)
     extra.threshold_crossed = self.threshold_hit
     extra.min_samples = self.judge.min_samples
   end
-  if self.offline then extra.offline = { no_stored_answer = self.no_stored } end
+  if self.offline then extra.offline = { no_stored_answer = stats.classes.unverified or 0 } end
   if failed > 0 then
     extra.failed = ("%d worker(s) or output(s) stopped on an error (see above)"):format(failed)
   end

@@ -199,10 +199,8 @@ function Summary:to_text(extra)
   for _, kv in ipairs(top(t.provinces, 5)) do provinces[#provinces + 1] = kv[1] .. " " .. kv[2] end
   if #provinces > 0 then add("provinces  %s", table.concat(provinces, ", ")) end
   for i, th in ipairs(t.thresholds or {}) do
-    local value = th.kind == "rate" and ("%.3f"):format(th.value) or ("%d"):format(th.value)
-    add("%-10s %-40s now %-8s %s", i == 1 and "thresholds" or "", th.condition, value,
-        th.crossed and "CROSSED" or not th.judged and ("not judged (fewer than %d answers)"):format(t.min_samples)
-        or th.crosses_now and "crosses (not enforced)" or "holds")
+    add("%-10s %-40s now %-8s %s", i == 1 and "thresholds" or "", th.condition, th.value_text,
+        th.state == "not judged" and ("not judged (fewer than %d answers)"):format(t.min_samples) or th.state)
   end
   if t.offline then
     add("offline    nothing sent; %d records with no stored answer (in 'unverified')", t.offline.no_stored_answer)

@@ -53,15 +53,17 @@ local OPS = {
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
--- The known metrics for a flow whose sinks are `sink_names`: name -> "outcome" | "class" | "special".
+-- The known metrics for a flow whose sinks are `sink_names`: name ->
+-- "outcome" | "class" | "special"; and the set of sink names that are also
+-- another metric's.
 local function known_metrics(sink_names)
   local known = {}
   for class in pairs(codes.CLASSES) do known[class] = "class" end
   known.rejected = "class"
   for name in pairs(SPECIAL) do known[name] = "special" end
-  local clash
+  local clash = {}
   for _, name in ipairs(sink_names or {}) do
-    if known[name] and not clash then clash = name end
+    if known[name] and known[name] ~= "outcome" then clash[name] = true end
     known[name] = "outcome"
   end
   return known, clash
@@ -124,7 +126,7 @@ function _M.new(opts)
     if not what then
       return ("unknown metric '%s' in '%s' (known: %s)"):format(tostring(t.metric), t.text, list_of(known))
     end
-    if t.metric == clash then
+    if clash[t.metric] then
       return ("metric '%s' is both a sink and a class of answer: rename the sink"):format(t.metric)
     end
     t.source = what
@@ -198,10 +200,29 @@ function _M.describe(t)
   return t.metric .. ": " .. t.text
 end
 
+-- A value as people read it: a rate with three decimals, a count whole
+-- (also when it was read back from summary.json as a float).
+local function shown(kind, v)
+  if kind == "rate" then return ("%.3f"):format(tonumber(v) or 0) end
+  if v == nil then return nil end
+  return tostring(math.tointeger(v) or v)
+end
+
 --- One line for a crossed threshold: what, its value, after how many answers.
 function _M.explain(t)
-  local v = t.kind == "rate" and ("%.3f"):format(t.crossed_value) or tostring(math.tointeger(t.crossed_value))
-  return ("%s(%s) = %s after %d answers (%s)"):format(t.kind, t.metric, v, t.crossed_answers, _M.describe(t))
+  return ("%s(%s) = %s after %d answers (%s)"):format(t.kind, t.metric, shown(t.kind, t.crossed_value),
+                                                      t.crossed_answers, _M.describe(t))
+end
+
+--- settle(entry) -> state, value_text, value_when_crossed_text: what
+--- people read of a report() entry, derived from what was judged, once for
+--- the end table and the HTML report. state: "holds", "CROSSED", "not
+--- judged" or "crosses (not enforced)". report() gives each entry these
+--- three fields; an entry read back from an older summary.json lacks them.
+function _M.settle(e)
+  local state = e.crossed and "CROSSED" or not e.judged and "not judged"
+                or e.crosses_now and "crosses (not enforced)" or "holds"
+  return state, shown(e.kind, e.value), e.value_when_crossed ~= nil and shown(e.kind, e.value_when_crossed) or nil
 end
 
 --- The summary's view: one entry per threshold, with its value at the end.
@@ -210,12 +231,14 @@ function _M:report(stats)
   local answers = answers_of(stats)
   for _, t in ipairs(self.list) do
     local value, crossed_now = judge_one(t, stats, answers)
-    out[#out + 1] = {
+    local e = {
       metric = t.metric, kind = t.kind, condition = _M.describe(t), value = value,
       judged = answers >= self.min_samples, crossed = self.crossed == t,
       crosses_now = answers >= self.min_samples and crossed_now,
       value_when_crossed = t.crossed_value, answers_when_crossed = t.crossed_answers,
     }
+    e.state, e.value_text, e.value_when_crossed_text = _M.settle(e)
+    out[#out + 1] = e
   end
   return out
 end

@@ -23,6 +23,28 @@ describe("qxt.freshness", function()
     assert.are.same({ consistent = 0, inconsistent = 0, no_record = 0 }, freshness.parse("0"))
   end)
 
+  it("gives ages from nil, seconds, or seconds by outcome over the defaults; false or 0 is never", function()
+    assert.are.same(freshness.DEFAULT, freshness.ages(nil))
+    assert.is_false(rawequal(freshness.DEFAULT, freshness.ages(nil)))     -- a copy
+    assert.are.same({ consistent = 60, inconsistent = 60, no_record = 60 }, freshness.ages(60))
+    assert.are.same({ consistent = 0, inconsistent = 7 * DAY, no_record = 0 },
+                    freshness.ages({ consistent = false, no_record = 0 }))
+    for _, case in ipairs{ { { consistant = 1 },
+                             "ttl.consistant: no such outcome (consistent, inconsistent, no_record)" },
+                           { { consistent = -1 }, "ttl.consistent: seconds (>= 0) or false" },
+                           { { consistent = true }, "ttl.consistent: seconds (>= 0) or false" },
+                           { { consistent = 0 / 0 }, "ttl.consistent: seconds (>= 0) or false" },
+                           { { 5 }, "ttl.1: no such outcome" },
+                           { -5, "ttl: seconds (>= 0)" }, { 0 / 0, "ttl: seconds (>= 0)" },
+                           { "30", "ttl: seconds (>= 0)" }, { false, "ttl: seconds (>= 0)" } } do
+      local spec, why = case[1], case[2]
+      local ages, err = freshness.ages(spec, "ttl")
+      assert.is_nil(ages, why)
+      assert.are.equal("string", type(err))
+      assert.matches(why, err, 1, true)
+    end
+  end)
+
   it("refuses what is not an outcome or not a number of days", function()
     for text, why in pairs{ ["transport=3"] = "no outcome 'transport'", ["possibly_charged=1"] = "never reused",
                             ["consistent=x"] = "not a number of days", ["thirty"] = "one age in days",
@@ -129,6 +151,31 @@ describe("journal:reuse_from by outcome", function()
     stats, path = replay(4 * DAY)
     assert.are.equal(1, stats.requests)
     remove(path)
+  end)
+
+  it("takes false for an outcome as never, as 0 is (and as the serve cache takes it)", function()
+    for _, never in ipairs{ false, 0 } do
+      local stats, path = replay{ consistent = never }
+      assert.are.equal(3, stats.requests)
+      assert.are.equal(1, stats.pairs["13972565391,张三"])
+      assert.is_nil(stats.pairs["13972565391,李四"])              -- inconsistent: 7 days, the default
+      remove(path)
+    end
+  end)
+
+  it("refuses an age for what is not an outcome, or that is not seconds, naming it", function()
+    for max_age, why in pairs{ [{ consistant = 0 }] = "max_age.consistant: no such outcome",
+                               [{ consistent = "30" }] = "max_age.consistent: seconds (>= 0) or false",
+                               [{ no_record = -1 }] = "max_age.no_record: seconds (>= 0) or false",
+                               [-1] = "max_age: seconds (>= 0)" } do
+      local path = tmppath()
+      local j = assert(journal.open(path))
+      local ok, err = j:reuse_from(old, max_age)
+      j:close()
+      remove(path)
+      assert.is_nil(ok, why)
+      assert.matches(why, err, 1, true)
+    end
   end)
 
   it("false takes every answer kept, at any age (an offline replay)", function()

@@ -64,4 +64,32 @@ describe("qxt.run", function()
     assert.matches("sink 'unverified': No space left on device", said)
     qxt.exit_status(0)
   end)
+
+  it("offline, counts every row with no stored answer, also duplicates that waited for such a row", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(qxt.mkdir(dir))
+    local old = assert(qxt.journal.open(dir .. "/old.sqlite"))     -- an earlier run that answered nothing
+    old:close()
+    local j = assert(qxt.journal.open(dir .. "/new.sqlite"))
+    assert(j:reuse_from(dir .. "/old.sqlite", false))
+    -- the same pair four times, one other pair once: none has a stored answer
+    local records = {}
+    for i, mobile in ipairs{ "13972565391", "13972565391", "13972565391", "13900000001", "13972565391" } do
+      records[i] = { seq = i, mobile = mobile, name = "张三" }
+    end
+    local out = sinks()
+    -- a route that takes its time (it may look something up): rows of the
+    -- same pair read meanwhile by the other workers wait for its answer
+    local route = function() qxt.sleep(0.01) end
+    local summary = run.new{ source = records, sinks = out, journal = j, offline = true, quiet = true,
+                             concurrency = 4, route = route }:go()
+    j:close()
+    os.execute("rm -rf " .. dir)
+    assert.are.equal(0, summary.exit_status)
+    assert.are.equal(5, #out.unverified.rows)
+    for _, row in ipairs(out.unverified.rows) do assert.are.equal("no stored answer", row.r.reason) end
+    assert.are.equal(5, summary.classes.unverified)
+    assert.are.equal(5, summary.offline.no_stored_answer)
+  end)
 end)

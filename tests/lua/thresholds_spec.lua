@@ -62,6 +62,20 @@ describe("qxt.thresholds", function()
     assert.matches("both a sink and a class", err, 1, true)
   end)
 
+  it("refuses every metric that is both a sink and a class, not only the first sink that is", function()
+    for _, sinks in ipairs{ { "transport", "input" }, { "input", "transport" } } do
+      for _, metric in ipairs(sinks) do
+        local j, err = thresholds.new{ sinks = sinks, thresholds = { [metric] = "count < 5" } }
+        assert.is_nil(j, metric)
+        assert.are.equal(("thresholds.%s: metric '%s' is both a sink and a class of answer: rename the sink")
+                         :format(metric, metric), err)
+        j, err = thresholds.new{ sinks = sinks, abort_if = { ("count(%s) > 5"):format(metric) } }
+        assert.is_nil(j, metric)
+        assert.matches("both a sink and a class", err, 1, true)
+      end
+    end
+  end)
+
   it("judges nothing before min_samples answers, then rate = count / answers", function()
     local j = assert(thresholds.new{ sinks = SINKS, thresholds = { no_record = "rate < 0.3" }, min_samples = 10 })
     assert.is_nil(j:observe(stats_of{ { "unverified", "no_record", 9 } }))     -- 9 of 9, too few
@@ -76,6 +90,25 @@ describe("qxt.thresholds", function()
     local r = j:report(st)
     assert.is_true(r[1].crossed)
     assert.is_true(r[1].judged)
+    assert.are.same({ "CROSSED", "0.300", "0.300" }, { r[1].state, r[1].value_text, r[1].value_when_crossed_text })
+  end)
+
+  it("gives each entry of its report the state and the values people read, once", function()
+    local j = assert(thresholds.new{ sinks = SINKS, min_samples = 10, enforce = false,
+                                     thresholds = { consistent = "count < 100", transport = "count < 2" } })
+    local st = stats_of{ { "consistent", "ok", 6 }, { "unverified", "transport", 3 } }
+    local r = j:report(st)
+    assert.are.same({ "not judged", "6" }, { r[1].state, r[1].value_text })
+    assert.is_nil(r[1].value_when_crossed_text)
+    st:record("unverified", "transport", { class = "transport" })
+    for _ = 1, 3 do st:record("consistent", "ok", { class = "ok" }) end
+    j:observe(st)
+    r = j:report(st)
+    assert.are.same({ "holds", "9" }, { r[1].state, r[1].value_text })
+    assert.are.same({ "CROSSED", "4", "4" }, { r[2].state, r[2].value_text, r[2].value_when_crossed_text })
+    -- as an older summary.json gives them back: floats, no state
+    assert.are.same({ "crosses (not enforced)", "4", nil },
+                    { thresholds.settle{ kind = "count", value = 4.0, judged = true, crosses_now = true } })
   end)
 
   it("counts neither unsent rows nor rows with no stored answer as answers", function()

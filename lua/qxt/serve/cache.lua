@@ -54,20 +54,10 @@ function _M.expand(c)
 end
 
 local function check_ttl(ttl)
-  local out = {}
-  for k, v in pairs(_M.DEFAULT_TTL) do out[k] = v end
-  if ttl == nil then return out end
-  if type(ttl) ~= "table" then error("serve.cache.ttl is a table of seconds by outcome", 3) end
-  for k, v in pairs(ttl) do
-    if _M.DEFAULT_TTL[k] == nil then
-      error(("serve.cache.ttl.%s: no such outcome (consistent, inconsistent, no_record)"):format(tostring(k)), 3)
-    end
-    if v ~= false and (type(v) ~= "number" or v < 0) then
-      error(("serve.cache.ttl.%s: seconds (>= 0) or false"):format(k), 3)
-    end
-    out[k] = v or 0
-  end
-  return out
+  if ttl ~= nil and type(ttl) ~= "table" then error("serve.cache.ttl is a table of seconds by outcome", 3) end
+  local ages, err = freshness.ages(ttl, "serve.cache.ttl")
+  if not ages then error(err, 3) end
+  return ages
 end
 
 --- new(opts) -> a cache; opts (the flow's serve.cache, may be nil):
