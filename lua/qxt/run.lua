@@ -23,7 +23,6 @@ local dedupe = require("qxt.step.dedupe")
 local exit = require("qxt.exit")
 local mask = require("qxt.mask")
 local progress = require("qxt.progress")
-local ratelimit = require("qxt.step.ratelimit")
 local reorder = require("qxt.reorder")
 local retry = require("qxt.step.retry")
 local route = require("qxt.step.route")
@@ -216,20 +215,16 @@ function _M.new(opts, checked)
     next_record = records_of(opts.source),
     concurrency = concurrency,
     policy = retry.from(opts.retry == nil and retry.defaults or opts.retry),
-    -- With `shared` (qxt.shared: several instances on one Redis) the guard
-    -- keeps the rate limit, the shared budgets and the halt instead.
-    limiter = opts.rate and not opts.shared and ratelimit.new(opts.rate, opts.burst),
     cleaner = opts.clean == nil and require("qxt.step.clean") or opts.clean,
     verify_opts = opts.verify,
     sinks = opts.sinks, router = opts.route,
-    budget = opts.budget,
     log = log,
     stats = summary.new(),
     show = progress.new{ total = type(opts.source) == "table" and opts.source.total
                          and opts.source:total() or nil,
                          quiet = opts.quiet or opts.progress == false,
                          interval = opts.progress_interval },
-    seq = 0, inflight = 0, sent = 0,
+    seq = 0, inflight = 0,
     failing = 0,                       -- transport failures in a row, over all workers
     transport_halt = opts.transport_halt or math.max(100, 2 * concurrency),
     -- halted, budget_hit, broken, first_transport, first_mismatch, late_error,
@@ -248,11 +243,17 @@ function _M.new(opts, checked)
     self.reorder = reorder.new{ window = opts.order_window, dir = opts.order_dir, pause = qxt.sleep,
                                 write = function(record, view, name) self:write(record, view, name) end }
   end
+  -- The guard before every query: the rate limit, the budget and the halt
+  -- of this run alone (qxt.shared.embedded), or with `shared` those kept
+  -- on Redis for several instances (qxt.shared.open).
+  local shared = require("qxt.shared")
   if opts.shared then
     local s = {}
     for k, v in pairs(opts.shared) do s[k] = v end
     s.rate, s.burst, s.budget, s.log = opts.rate, opts.burst, opts.budget, log
-    self.guard = assert(require("qxt.shared").open(s))
+    self.guard = assert(shared.open(s))
+  else
+    self.guard = shared.embedded{ rate = opts.rate, burst = opts.burst, budget = opts.budget }
   end
   return self
 end
@@ -346,27 +347,18 @@ function Run:verify(record)
     if self.threshold_hit then return unsent("threshold crossed: " .. self.threshold_hit) end
     local interrupted = hooks:stopped()
     if interrupted then return unsent("interrupted (" .. interrupted .. ") before it was sent") end
-    if self.budget and self.sent >= self.budget then
+    local why, halted = self.guard:before_send()   -- may wait for the rate limit
+    if halted then
+      self:halt(why)
+      return unsent("halted: " .. why)
+    elseif why then
       self.budget_hit = true
-      return unsent(("budget exhausted: %d queries sent"):format(self.budget))
+      return unsent(why)
     end
-    if self.guard then
-      local why, halted = self.guard:before_send()
-      if halted then
-        self:halt(why)
-        return unsent("halted: " .. why)
-      elseif why then
-        self.budget_hit = true
-        return unsent(why)
-      end
-    end
-    if self.limiter then
-      self.limiter:take()
-      if self.halted then return unsent("halted: " .. self.halted) end
-      if self.threshold_hit then return unsent("threshold crossed: " .. self.threshold_hit) end
-    end
+    -- stopped while it waited
+    if self.halted then return unsent("halted: " .. self.halted) end
+    if self.threshold_hit then return unsent("threshold crossed: " .. self.threshold_hit) end
     attempt = attempt + 1
-    self.sent = self.sent + 1         -- counted when sent: the budget binds in-flight queries too
     self.inflight = self.inflight + 1
     hooks:sending(record.seq, attempt)
     local r = verify(record.mobile, record.name, self.verify_opts)
@@ -390,7 +382,7 @@ function Run:verify(record)
     end
     if r.class == "account" then
       self:halt(("%s %s"):format(tostring(r.code), r.reason))
-      if self.guard then self.guard:fatal(self.halted) end
+      self.guard:fatal(self.halted)
       return r
     end
     local delay = policy(r, attempt, charged)
@@ -507,7 +499,7 @@ function Run:close(done)
   local err = hooks:drain()
   if err and not self.late_error then self.late_error = err end
   hooks:close()
-  if self.guard then self.guard:close() end
+  self.guard:close()
   self.show:finish()
   self.answers:close()
   local failed = 0

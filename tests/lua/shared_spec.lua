@@ -211,6 +211,50 @@ describe("qxt.shared", function()
       assert.is_true(any(lines, "shared state on Redis at unix:"))
     end)
 
+    it("keeps --budget without --budget-id as this instance's own budget", function()
+      local g = assert(shared.open{ redis = rs.url, timeout = 0.2, budget = 3, log = function() end })
+      local sent, refused = 0, {}
+      for _ = 1, 10 do
+        local why = g:before_send()
+        if why then refused[#refused + 1] = why else sent = sent + 1 end
+      end
+      g:close()
+      assert.are.equal(3, sent)
+      assert.are.equal(7, #refused)
+      assert.are.equal("budget exhausted: 3 queries sent", refused[1])
+    end)
+
+    it("gives back to a budget what another budget refused: nothing unsent is counted", function()
+      local g = assert(shared.open{ redis = rs.url, timeout = 0.2, budget = 1000, budget_id = "job9", daily_budget = 5,
+                                    log = function() end })
+      local sent = 0
+      for _ = 1, 40 do
+        if not g:before_send() then sent = sent + 1 end
+      end
+      g:close()                      -- gives back the unused leases
+      assert.are.equal(5, sent)
+      assert.are.equal("5", a:call("GET", a:key("budget", "run:job9")))
+    end)
+
+    it("lets nothing go to the provider once the run stopped while its queries waited for the rate", function()
+      -- 8 workers wait for a shared rate of 4/s; the first answer crosses a
+      -- threshold: the 7 waiting must not be sent.
+      local s = require("tests.helpers.sim").start{}
+      finally(function() s:stop() end)
+      local function memsink() return { write = function() return true end } end
+      local source = {}
+      for i = 1, 20 do source[i] = { mobile = ("139%08d"):format(i), name = "张三", fields = { id = i } } end
+      local summary = qxt.flow{
+        source = source, concurrency = 8, rate = 4, quiet = true, log = function() end,
+        shared = { redis = rs.url, timeout = 0.2 },
+        abort_if = "count(answers) >= 1", min_samples = 1,
+        verify = { endpoint = s.endpoint },
+        sinks = { consistent = memsink(), inconsistent = memsink(), invalid = memsink(), unverified = memsink() },
+      }
+      assert.are.equal(qxt.exit.THRESHOLD, summary.exit_status)
+      assert.are.equal(1, s:stats().requests)
+    end)
+
     it("keys a hash under the shared hash key only", function()
       local dir = require("tests.helpers.sim").tmpdir()
       local key_file = dir .. "/hash.key"

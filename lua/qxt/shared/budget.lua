@@ -13,6 +13,8 @@
 --   local b = require("qxt.shared.budget").new(redis, { name = "day", limit = 10000,
 --                                                       window = "day", chunk = 20 })
 --   b:take() -> true | nil, why      why: "exhausted" or "down"
+--   b:untake()   the last take's query was not sent after all: it is held again
+--   b:exhausted() -> the refusal's text
 --   b:release();  b:status() -> { mode = "shared" | "closed", held, limit }
 --
 -- window "day": one count per UTC day of Redis's clock (TIME), in a key of
@@ -83,6 +85,7 @@ function Budget:take()
       local lease = self.leased[1]
       lease.n = lease.n - 1
       if lease.n == 0 then table.remove(self.leased, 1) end
+      self.last = lease
       return true
     end
     if self.empty_until and qxt.now() < self.empty_until then return nil, "exhausted" end
@@ -96,6 +99,21 @@ function Budget:take()
     local why = qxt.wait(self.fetching)
     if why and self.held == 0 then return nil, why end
   end
+end
+
+--- Puts back the query the last take() gave (it was not sent: another
+--- budget refused it): it stays this instance's lease.
+function Budget:untake()
+  local lease = self.last
+  self.held, self.spent = self.held + 1, self.spent - 1
+  lease.n = lease.n + 1
+  if self.leased[1] ~= lease then table.insert(self.leased, 1, lease) end
+end
+
+--- The refusal once the limit is spent.
+function Budget:exhausted()
+  return ("budget exhausted: the %s budget of %d queries shared by the instances is spent"):format(
+    self.window == "day" and "daily" or "shared", self.limit)
 end
 
 --- Gives back what is leased and not spent (at close).

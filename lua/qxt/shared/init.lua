@@ -8,6 +8,7 @@
 --     instances = 1,                 -- how many share: the fallback rate is rate / instances
 --     rate = QPS, burst = 1,         -- the provider's rate limit over all instances
 --     budget = N, budget_id = ID,    -- a budget shared by the instances given the same ID
+--                                    --   (without budget_id: this instance's own budget)
 --     daily_budget = N,              -- queries per UTC day over all instances
 --     hash_key_file = PATH,          -- the secret the instances key their hashes with
 --     log = function(msg) end }
@@ -21,8 +22,9 @@
 --                      budget = "shared"|"closed"|"off", halt = "shared"|"local" }
 --   guard:hash(s) -> 64 hex digits: HMAC-SHA256 under the shared hash key (nil without one)
 --   guard:close()              gives back unused budget leases, closes the connection
---   require("qxt.shared").embedded{ rate =, burst =, budget = } -> the same interface for
---       one instance without Redis (modes say "embedded")
+--   require("qxt.shared").embedded{ rate =, burst =, budget = } -> the same guard for
+--       one instance without Redis: the local rate limiter (qxt.step.ratelimit), a
+--       budget counted here, a halt of its own (modes say "embedded")
 --
 -- Redis holds no personal data: fixed key names under the prefix (the
 -- rate timeline, the budget counts, the halt reason), each with a time to live.
@@ -35,6 +37,33 @@ _M.cli = require("qxt.shared.cli")
 
 local Guard = {}
 Guard.__index = Guard
+
+-- A budget this instance counts alone (no Redis, or --budget without
+-- --budget-id): the interface of qxt.shared.budget.
+local Counted = {}
+Counted.__index = Counted
+
+local function counted(limit)
+  return setmetatable({ limit = limit, spent = 0 }, Counted)
+end
+
+function Counted:take()
+  if self.spent >= self.limit then return nil, "exhausted" end
+  self.spent = self.spent + 1
+  return true
+end
+
+function Counted:untake() self.spent = self.spent - 1 end
+function Counted:exhausted() return ("budget exhausted: %d queries sent"):format(self.limit) end
+function Counted.status() return { mode = "embedded" } end
+function Counted.release() end
+
+-- A halt this instance keeps alone: the interface of qxt.shared.halt.
+local Own = {}
+Own.__index = Own
+function Own:check() return self.why end
+function Own:raise(why) self.why = self.why or why end
+function Own.mode() return "embedded" end
 
 local function read_hash_key(path)
   local text, err = require("qxt.file").read_private(path, 4096)
@@ -69,6 +98,8 @@ function _M.open(opts)
   if opts.budget and opts.budget_id then
     self.budgets[#self.budgets + 1] = budget.new(r, { name = "run:" .. opts.budget_id, limit = opts.budget,
       instances = common.instances, log = log })
+  elseif opts.budget then
+    self.budgets[#self.budgets + 1] = counted(opts.budget)
   end
   if opts.daily_budget then
     self.budgets[#self.budgets + 1] = budget.new(r, { name = "day", window = "day", limit = opts.daily_budget,
@@ -97,13 +128,12 @@ end
 function Guard:before_send()
   local why = self.halt:check()
   if why then return why, true end
-  for _, b in ipairs(self.budgets) do
+  for i, b in ipairs(self.budgets) do
     local ok, err = b:take()
     if not ok then
-      if err == "exhausted" then
-        return ("budget exhausted: the %s budget of %d queries shared by the instances is spent"):format(
-          b.window == "day" and "daily" or "shared", b.limit)
-      end
+      -- Not sent: what the budgets before this one gave is given back.
+      for j = 1, i - 1 do self.budgets[j]:untake() end
+      if err == "exhausted" then return b:exhausted() end
       return ("budget: Redis unreachable and this instance's lease is spent (%s); nothing sent"):format(err)
     end
   end
@@ -123,7 +153,8 @@ function Guard:modes()
     local m = b:status().mode
     if budget ~= "closed" then budget = m end
   end
-  return { redis = (self.r:state()), rate = self.limiter and self.limiter:mode() or "off",
+  return { redis = self.r and (self.r:state()) or "off",
+           rate = self.limiter and (self.limiter.mode and self.limiter:mode() or "embedded") or "off",
            budget = budget, halt = self.halt:mode() }
 end
 
@@ -133,39 +164,17 @@ function Guard:hash(s)
   return crypto.hex(crypto.hmac(self.hash_key, s))
 end
 
---- The same guard for one instance alone (no --redis): the local rate
---- limiter (qxt.step.ratelimit), a budget counted here, a halt of its own.
---- `qxtv serve --rate/--budget` without Redis uses it.
-local Embedded = {}
-Embedded.__index = Embedded
-
+--- The guard of one instance alone (no --redis): see the header.
+--- `qxtv serve --rate/--budget` without Redis and every run without
+--- `shared` use it.
 function _M.embedded(opts)
   return setmetatable({ limiter = opts.rate and require("qxt.step.ratelimit").new(opts.rate, opts.burst),
-                        budget = opts.budget, sent = 0 }, Embedded)
+                        budgets = { opts.budget and counted(opts.budget) or nil }, halt = setmetatable({}, Own) },
+                      Guard)
 end
-
-function Embedded:before_send()
-  if self.own then return self.own, true end
-  if self.budget and self.sent >= self.budget then
-    return ("budget exhausted: %d queries sent"):format(self.budget)
-  end
-  self.sent = self.sent + 1
-  if self.limiter then self.limiter:take() end
-  if self.own then return self.own, true end
-  return nil
-end
-
-function Embedded:fatal(why) self.own = self.own or why end
-function Embedded:halted() return self.own end
-function Embedded:modes()
-  return { redis = "off", rate = self.limiter and "embedded" or "off", budget = self.budget and "embedded" or "off",
-           halt = "embedded" }
-end
-function Embedded.hash() return nil end
-function Embedded.close() end
 
 function Guard:close()
-  if self.closed then return end
+  if self.closed or not self.r then return end
   self.closed = true
   for _, b in ipairs(self.budgets) do
     if self.r:up() then b:release() end
