@@ -96,6 +96,32 @@ describe("qxt.source.xlsx", function()
     assert.truthy(tostring(err):find("another file took its name while it was read", 1, true), err)
   end)
 
+  it("says the workbook changed, not that it is damaged, when it is truncated under it", function()
+    local dir = sim.tmpdir()
+    local path = dir .. "/big.xlsx"
+    -- Rows past what one read of the sheet (64 KiB) holds, written by the sink.
+    local book = xlsx_sink.open(path, { columns = { "mobile", "name", "note" } })
+    local sheet = book:sheet("applicants")
+    for i = 1, 20000 do
+      assert(sheet:write({ fields = { mobile = ("139%08d"):format(i), name = "张三", note = ("x"):rep(30) .. i } },
+                         { row = i }))
+    end
+    assert(book:close())
+    local f = assert(io.open(path, "rb"))
+    local size = f:seek("end")
+    f:close()
+    local src = assert(xlsx_source.open(path, { sheet = "applicants" }))
+    local next_record = src:records()
+    assert.are.equal(1, next_record().seq)
+    assert(os.execute(("truncate -s %d %s"):format(size // 2, sim.quote(path))))
+    local ok, err = pcall(function() repeat local r = next_record() until r == nil end)
+    assert.is_false(ok)
+    assert.are.equal(("%s changed while it was read: its size went from %d to %d bytes while it was read. "
+      .. "The rows read before were verified and written; nothing after was read. Make sure nothing writes "
+      .. "the file, then run again."):format(path, size, size // 2), err)
+    os.execute("rm -rf " .. sim.quote(dir))
+  end)
+
   it("is refused on standard input, with the way out", function()
     local f = assert(io.open(data .. "/twin.xlsx", "rb"))
     local src, err = require("qxt.source.stdin").open{ file = f }

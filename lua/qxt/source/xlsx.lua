@@ -190,7 +190,11 @@ function Source:records()
   return function()
     if not self.book then return nil end
     local line, cells, kinds, last = book:next()
-    if line == false then error(format("%s: %s", self.path, cells), 0) end
+    if line == false then
+      -- A file changed under the run reads as damaged to libzip: say what happened.
+      if self.watch then self.watch:check() end
+      error(format("%s: %s", self.path, cells), 0)
+    end
     if line == nil then
       if self.watch then self.watch:check() end
       self:close()
