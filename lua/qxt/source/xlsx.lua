@@ -282,20 +282,13 @@ function _M.open(path, opts)
   if opts.sheet ~= nil and type(opts.sheet) ~= "string" then
     error("source.xlsx: sheet must be a sheet's name", 2)
   end
-  local file, ferr = io.open(path, "rb")
-  if not file then return nil, ferr end
-  local probe, perr = file:read(0)
-  if probe == nil and perr then
-    file:close()
-    return nil, path .. ": " .. perr
-  end
-  local function fail(why)
-    file:close()
-    return nil, format("%s: %s", path, why)
-  end
-  local watch = input.watch(path, file)
+  local file, watch = input.open(path)
+  if not file then return nil, watch end
   local book, err = core.open(path, opts.sheet, opts.limits)
-  if not book then return fail(err) end
+  if not book then
+    file:close()
+    return nil, format("%s: %s", path, err)
+  end
   local self = setmetatable({ book = book, file = file, watch = watch, path = path,
                               sheet_name = book:sheet(), date1904 = book:date1904() }, Source)
   local where = format("sheet '%s'", self.sheet_name)
