@@ -110,13 +110,16 @@ static int is_escape(const char *s, size_t n)
 static const char *clean_text(lua_State *L, struct wbook *b, const char *s, size_t n)
 {
     size_t chars = 0, out = 0;
+    /* Each character written takes at most 7 bytes ("_x005F_" for one
+     * '_'), and at most MAX_CHARS are written, however long s is. */
+    size_t need = (n < MAX_CHARS ? n : MAX_CHARS) * 7 + 1;
 
-    if (b->cap < n * 7 + 1) {     /* each byte: at most "_x005F_" */
-        char *q = realloc(b->buf, n * 7 + 1);
+    if (b->cap < need) {
+        char *q = realloc(b->buf, need);
         if (!q)
             luaL_error(L, "xlsx: out of memory");
         b->buf = q;
-        b->cap = n * 7 + 1;
+        b->cap = need;
     }
     for (size_t i = 0; i < n; chars++) {
         size_t len = s[i] ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
