@@ -9,7 +9,8 @@
 -- rewritten, truncated or replaced). The rows read before are kept (they
 -- have been verified and written); nothing after is read.
 --
---   local w = input.watch(path, file)      -- nil for a pipe or a device
+--   local file, w = input.open(path)       -- w: nil for a pipe or a device
+--   local w = input.watch(path, file)      -- for a file opened otherwise
 --   local read = w:reader(function(n) return file:read(n) end)
 --
 -- Encoding evidence (csv encoding "auto"). input.encoding(counts, what)
@@ -124,6 +125,21 @@ function _M.watch(path, file)
   local id = core.identity(file)
   if not id or not id.regular then return nil end
   return setmetatable({ path = path, file = file, at_open = id, size = id.size }, Watch)
+end
+
+--- input.open(path) -> file, watch | nil, "PATH: why"
+-- path opened for reading (binary) and watched (input.watch: nil for a
+-- pipe or a device). A directory opens but cannot be read: it is refused
+-- here, as a missing file is, rather than fail at the first read.
+function _M.open(path)
+  local file, err = io.open(path, "rb")
+  if not file then return nil, err end
+  local probe, perr = file:read(0)
+  if probe == nil and perr then
+    file:close()
+    return nil, path .. ": " .. perr
+  end
+  return file, _M.watch(path, file)
 end
 
 ----------------------------------------------------------------------------

@@ -282,6 +282,22 @@ static int csv_cell(lua_State *L) {
     return 1;
 }
 
+/* core.text(v) -> the text of one value as a cell holds it, before any
+ * quoting or guard, or nil for an empty cell: the one number rule of every
+ * sink that writes text (the .xlsx sink's input fields too). */
+static int csv_text(lua_State *L) {
+    char tmp[NUMBER_TEXT];
+    size_t len;
+    const char *s;
+    lua_settop(L, 1);
+    s = value_text(L, 1, tmp, &len);
+    if (s == NULL)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, s, len);
+    return 1;
+}
+
 /* writer:write(row) -> true | nil, err
  * row maps column names to values; missing values are empty cells. */
 static int writer_write(lua_State *L) {
@@ -546,6 +562,7 @@ static const luaL_Reg writer_meta[] = {
 static const luaL_Reg csv_writer_funcs[] = {
     {"cell", csv_cell},
     {"new", csv_new},
+    {"text", csv_text},
     {NULL, NULL}
 };
 

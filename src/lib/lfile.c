@@ -37,7 +37,7 @@ struct lock {
 };
 
 /* Pushes nil and "PATH: what went wrong"; returns 2. */
-static int fail(lua_State *L, const char *path, int err)
+int lfile_fail(lua_State *L, const char *path, int err)
 {
     lua_pushnil(L);
     if (err == ELOOP)
@@ -66,7 +66,7 @@ static int create_private(const char *path)
 
 /* Opens path for writing, emptied and private. Returns the fd, or -1 with
  * errno set. */
-static int open_private_fd(const char *path)
+int lfile_open_private(const char *path)
 {
     struct stat st;
     int fd;
@@ -119,7 +119,7 @@ static int push_stream(lua_State *L, const char *path, int fd, const char *mode)
     luaL_Stream *p;
 
     if (fd < 0)
-        return fail(L, path, errno);
+        return lfile_fail(L, path, errno);
     p = (luaL_Stream *)lua_newuserdatauv(L, sizeof *p, 0);
     p->closef = NULL;        /* a closed file until it is open */
     p->f = NULL;
@@ -128,7 +128,7 @@ static int push_stream(lua_State *L, const char *path, int fd, const char *mode)
     if (!p->f) {
         int err = errno;
         close(fd);
-        return fail(L, path, err);
+        return lfile_fail(L, path, err);
     }
     p->closef = &private_close;
     return 1;
@@ -142,7 +142,7 @@ static int file_open_private(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
 
-    return push_stream(L, path, open_private_fd(path), "wb");
+    return push_stream(L, path, lfile_open_private(path), "wb");
 }
 
 /* file.append_private(path) -> file | nil, message: a Lua file open for
@@ -194,7 +194,7 @@ static int file_make_private(lua_State *L)
     int err = lfile_make_private(path, LFILE_NOFOLLOW | (lua_toboolean(L, 2) ? LFILE_IF_EXISTS : 0));
 
     if (err)
-        return fail(L, path, err);
+        return lfile_fail(L, path, err);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -207,10 +207,10 @@ static int file_write_private(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     size_t len, done = 0;
     const char *data = luaL_checklstring(L, 2, &len);
-    int fd = open_private_fd(path), ok;
+    int fd = lfile_open_private(path), ok;
 
     if (fd < 0)
-        return fail(L, path, errno);
+        return lfile_fail(L, path, errno);
     ok = 1;
     while (ok && done < len) {
         ssize_t n = write(fd, data + done, len - done);
@@ -225,7 +225,7 @@ static int file_write_private(lua_State *L)
         int err = errno;
         if (!ok)
             close(fd);
-        return fail(L, path, err);
+        return lfile_fail(L, path, err);
     }
     lua_pushboolean(L, 1);
     return 1;
@@ -248,11 +248,11 @@ static int file_read_private(lua_State *L)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
     if (fd < 0)
-        return fail(L, path, errno);
+        return lfile_fail(L, path, errno);
     if (fstat(fd, &st) != 0) {
         int err = errno;
         close(fd);
-        return fail(L, path, err);
+        return lfile_fail(L, path, err);
     }
     if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_size > max) {
         close(fd);
@@ -277,7 +277,7 @@ static int file_read_private(lua_State *L)
         if (n < 0) {
             int err = errno;
             close(fd);
-            return fail(L, path, err);
+            return lfile_fail(L, path, err);
         }
         if (n == 0)
             break;                       /* shrunk meanwhile: what is there */
@@ -325,13 +325,13 @@ static int file_lock(lua_State *L)
     int len;
 
     if (fd < 0)
-        return fail(L, path, errno);
+        return lfile_fail(L, path, errno);
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
         long holder = err == EWOULDBLOCK ? holder_pid(fd) : 0;
         close(fd);
         if (err != EWOULDBLOCK)
-            return fail(L, path, err);
+            return lfile_fail(L, path, err);
         lua_pushnil(L);
         if (holder == 0) {
             lua_pushfstring(L, "%s: in use by another run", path);
@@ -346,7 +346,7 @@ static int file_lock(lua_State *L)
     if (fchmod(fd, 0600) != 0 || ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
         int err = errno;
         close(fd);
-        return fail(L, path, err);
+        return lfile_fail(L, path, err);
     }
     lk = (struct lock *)lua_newuserdatauv(L, sizeof *lk, 0);
     lk->fd = fd;

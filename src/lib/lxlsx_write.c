@@ -18,7 +18,8 @@
  * Memory: libxlsxwriter's constant_memory mode: each sheet's rows go to a
  * temporary file (unlinked at once, mode 0600) in tmpdir, the output's own
  * directory, not /tmp. At close the file is made a new file of mode 0600
- * (lfile_make_private) before libxlsxwriter writes the archive into it. */
+ * (lfile_open_private: a symbolic link refused, as by every sink) before
+ * libxlsxwriter writes the archive into it. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -109,13 +110,16 @@ static int is_escape(const char *s, size_t n)
 static const char *clean_text(lua_State *L, struct wbook *b, const char *s, size_t n)
 {
     size_t chars = 0, out = 0;
+    /* Each character written takes at most 7 bytes ("_x005F_" for one
+     * '_'), and at most MAX_CHARS are written, however long s is. */
+    size_t need = (n < MAX_CHARS ? n : MAX_CHARS) * 7 + 1;
 
-    if (b->cap < n * 7 + 1) {     /* each byte: at most "_x005F_" */
-        char *q = realloc(b->buf, n * 7 + 1);
+    if (b->cap < need) {
+        char *q = realloc(b->buf, need);
         if (!q)
             luaL_error(L, "xlsx: out of memory");
         b->buf = q;
-        b->cap = n * 7 + 1;
+        b->cap = need;
     }
     for (size_t i = 0; i < n; chars++) {
         size_t len = s[i] ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
@@ -276,20 +280,17 @@ static int book_close(lua_State *L)
     struct wbook *b = check_book(L);
     lxw_workbook *wb = b->wb;
     lxw_error e;
-    int err = 0;
+    int fd;
 
     b->wb = NULL;
-    /* A new file, 0600 before a byte is in it: one left by an earlier run
-     * (or a hard link to someone's file) is not written through. */
-    if (unlink(b->path) != 0 && errno != ENOENT)
-        err = errno;
-    if (!err)
-        err = lfile_make_private(b->path, LFILE_NOFOLLOW);
-    if (err) {
+    /* A new file, 0600 before a byte is in it, as every sink's: one left
+     * by an earlier run (or a hard link to someone's file) is not written
+     * through, and a symbolic link is refused, not replaced. */
+    fd = lfile_open_private(b->path);
+    if (fd < 0 || close(fd) != 0) {
+        int err = errno;
         lxw_workbook_free(wb);
-        luaL_pushfail(L);
-        lua_pushfstring(L, "%s: %s", b->path, strerror(err));
-        return 2;
+        return lfile_fail(L, b->path, err);
     }
     e = workbook_close(wb);
     if (e != LXW_NO_ERROR)

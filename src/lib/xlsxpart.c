@@ -12,6 +12,31 @@
 #define CHUNK (64 * 1024)
 #define RATIO_FLOOR (1u << 20)   /* small parts compress well; only big ones are judged */
 
+/* Makes room for need elements of each bytes in the array *pp, which has
+ * room for *cap: the room doubles (n items cost about log2 n reallocs, not
+ * n), but never past max (the caller's limit on the count) unless need
+ * does. Returns 0, or -1 when out of memory (*pp and *cap unchanged). */
+static int grow(void *pp, size_t *cap, size_t need, size_t each, size_t max)
+{
+    size_t n = *cap ? *cap : 16;
+    void *q;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need && n <= max / 2)
+        n *= 2;
+    if (n > max)
+        n = max;
+    if (n < need)
+        n = need;
+    q = realloc(*(void **)pp, n * each);
+    if (!q)
+        return -1;
+    *(void **)pp = q;
+    *cap = n;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Entries */
 
@@ -258,6 +283,7 @@ static void on_rel(void *ud, const XML_Char *el, const XML_Char **atts)
 struct wb {
     struct xstate base;
     struct xbook *b;
+    size_t cap;          /* room in b->sheets */
 };
 
 static void on_workbook(void *ud, const XML_Char *el, const XML_Char **atts)
@@ -280,13 +306,11 @@ static void on_workbook(void *ud, const XML_Char *el, const XML_Char **atts)
             xml_fail(&w->base, "lists more than 4096 sheets: refused");
             return;
         }
-        s = realloc(w->b->sheets, (w->b->nsheets + 1) * sizeof *s);
-        if (!s) {
+        if (grow(&w->b->sheets, &w->cap, w->b->nsheets + 1, sizeof *s, 4096) < 0) {
             xml_fail(&w->base, "needs more memory than there is");
             return;
         }
-        w->b->sheets = s;
-        s += w->b->nsheets++;
+        s = w->b->sheets + w->b->nsheets++;
         s->name = strdup(name);
         s->path = malloc(strlen(id) + 2);
         if (s->path) {
@@ -407,20 +431,11 @@ static int code_is_date(const char *s)
 struct styles {
     struct xstate base;
     unsigned *custom_ids;    /* custom formats that are dates */
-    size_t ncustom;
+    size_t ncustom, custom_cap;
     int in_xfs;
     unsigned char *dates;
-    size_t n;
+    size_t n, dates_cap;
 };
-
-static int grow(void *pp, size_t n, size_t each)
-{
-    void *q = realloc(*(void **)pp, (n + 1) * each);
-    if (!q)
-        return -1;
-    *(void **)pp = q;
-    return 0;
-}
 
 static void on_style(void *ud, const XML_Char *el, const XML_Char **atts)
 {
@@ -433,7 +448,7 @@ static void on_style(void *ud, const XML_Char *el, const XML_Char **atts)
         const char *code = xml_attr(atts, "formatCode", NULL);
         id = xml_attr(atts, "numFmtId", NULL);
         if (id && code && code_is_date(code)) {
-            if (st->ncustom >= 65536 || grow(&st->custom_ids, st->ncustom, sizeof *st->custom_ids) < 0) {
+            if (st->ncustom >= 65536 || grow(&st->custom_ids, &st->custom_cap, st->ncustom + 1, sizeof *st->custom_ids, 65536) < 0) {
                 xml_fail(&st->base, "has too many number formats");
                 return;
             }
@@ -449,7 +464,7 @@ static void on_style(void *ud, const XML_Char *el, const XML_Char **atts)
         date = builtin_date(fmt);
         for (size_t i = 0; i < st->ncustom && !date; i++)
             date = st->custom_ids[i] == fmt;
-        if (st->n >= 1u << 20 || grow(&st->dates, st->n, 1) < 0) {
+        if (st->n >= 1u << 20 || grow(&st->dates, &st->dates_cap, st->n + 1, 1, 1u << 20) < 0) {
             xml_fail(&st->base, "has too many cell formats");
             return;
         }
@@ -501,6 +516,7 @@ struct sst {
     struct xstate base;
     struct xstrings *s;
     size_t len, cap, max_cell, max_bytes, item_start;
+    size_t off_cap;          /* room in s->off */
     int in_t, rph;
 };
 
@@ -538,7 +554,7 @@ static void sst_end(void *ud, const XML_Char *el)
             xml_fail(&st->base, "takes more than %zu bytes of memory: refused", st->max_bytes);
             return;
         }
-        if (grow(&s->off, s->n + 1, sizeof *s->off) < 0) {
+        if (grow(&s->off, &st->off_cap, s->n + 2, sizeof *s->off, st->max_bytes / sizeof *s->off) < 0) {
             xml_fail(&st->base, "needs more memory than there is");
             return;
         }

@@ -21,7 +21,7 @@ struct sheet {
     int check;                   /* the check pass: count, never suspend */
     /* where we are */
     unsigned row, last_row, col, last_col;
-    int in_data, in_cell, in_v, in_is, in_t, in_f, rph;
+    int in_data, in_cell, in_v, in_is, in_t, rph;
     char type;                   /* the cell's t: 's' shared, 'i' inline, 'S' str, 'b', 'e', 'n', 'd' */
     int date;                    /* the cell's format shows a date */
     size_t cell_start;

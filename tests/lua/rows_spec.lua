@@ -137,6 +137,30 @@ describe("qxt.sink.row: one row format", function()
     assert.are.same(as_map(WANT_HEADER, WANT_ROWS[1]), as_map(json_columns(out:match("[^\n]+"))))
   end)
 
+  it("CSV and xlsx write a table source's numbers, booleans and others as the same text", function()
+    local values = { 1e16, 13972565391.0, 13972565391, -0.0, 0.1, 1 / 3, 2 ^ 63, 1e300, -1e16, true, false,
+                     {}, cjson.null }
+    local columns, fields = {}, {}
+    for i, v in ipairs(values) do columns[i], fields["c" .. i] = "c" .. i, v end
+    local rec = { seq = 1, fields = fields }
+    local csv_path, xlsx_path = tmp(".csv"), tmp(".xlsx")
+    local workbook = qxt.sink.xlsx(xlsx_path, columns)
+    for _, sink in ipairs{ qxt.sink.csv(csv_path, columns), workbook:sheet("x") } do
+      assert.is_true(sink:write(rec, { code = 0 }))
+      assert.is_true(sink:close())
+    end
+    assert.is_true(workbook:close())
+    local book = assert(require("qxt.xlsx.core").open(xlsx_path, "x"))
+    assert.are.equal(1, book:next())
+    local _, cells = book:next()
+    book:close()
+    local want = csv_table(slurp(csv_path))[2]
+    os.remove(csv_path)
+    os.remove(xlsx_path)
+    assert.are.equal("10000000000000000", want[1])
+    for i = 1, #values do assert.are.equal(want[i], cells[i] or "", "c" .. i) end
+  end)
+
   it("without columns, CSV and SQLite take the first record's: mobile and name first, then sorted", function()
     local rec = { seq = 1, fields = { zeta = "z", name = "张三", alpha = "a", mobile = "13972565391" } }
     local want = { "mobile", "name", "alpha", "zeta", "code" }

@@ -96,6 +96,32 @@ describe("qxt.source.xlsx", function()
     assert.truthy(tostring(err):find("another file took its name while it was read", 1, true), err)
   end)
 
+  it("says the workbook changed, not that it is damaged, when it is truncated under it", function()
+    local dir = sim.tmpdir()
+    local path = dir .. "/big.xlsx"
+    -- Rows past what one read of the sheet (64 KiB) holds, written by the sink.
+    local book = xlsx_sink.open(path, { columns = { "mobile", "name", "note" } })
+    local sheet = book:sheet("applicants")
+    for i = 1, 20000 do
+      assert(sheet:write({ fields = { mobile = ("139%08d"):format(i), name = "张三", note = ("x"):rep(30) .. i } },
+                         { row = i }))
+    end
+    assert(book:close())
+    local f = assert(io.open(path, "rb"))
+    local size = f:seek("end")
+    f:close()
+    local src = assert(xlsx_source.open(path, { sheet = "applicants" }))
+    local next_record = src:records()
+    assert.are.equal(1, next_record().seq)
+    assert(os.execute(("truncate -s %d %s"):format(size // 2, sim.quote(path))))
+    local ok, err = pcall(function() repeat local r = next_record() until r == nil end)
+    assert.is_false(ok)
+    assert.are.equal(("%s changed while it was read: its size went from %d to %d bytes while it was read. "
+      .. "The rows read before were verified and written; nothing after was read. Make sure nothing writes "
+      .. "the file, then run again."):format(path, size, size // 2), err)
+    os.execute("rm -rf " .. sim.quote(dir))
+  end)
+
   it("is refused on standard input, with the way out", function()
     local f = assert(io.open(data .. "/twin.xlsx", "rb"))
     local src, err = require("qxt.source.stdin").open{ file = f }
@@ -258,5 +284,26 @@ describe("qxt.sink.xlsx", function()
     local ok, err = book:close()
     assert.is_nil(ok)
     assert.truthy(err:find("^/nonexistent%-dir/out%.xlsx: "), err)
+  end)
+
+  it("does not write through a symbolic link, and says so as the CSV sink does", function()
+    local dir = sim.tmpdir()
+    sim.write_file(dir .. "/target", "theirs\n")
+    for _, name in ipairs({ "out.xlsx", "out.csv" }) do
+      assert(os.execute(("ln -s %s %s"):format(sim.quote(dir .. "/target"), sim.quote(dir .. "/" .. name))))
+    end
+    local book = xlsx_sink.open(dir .. "/out.xlsx", { columns = { "mobile", "name" } })
+    assert(book:sheet("x"):write({ fields = { mobile = "13972565391", name = "张三" } }, { row = 1 }))
+    local ok, err = book:close()
+    assert.is_nil(ok)
+    assert.are.equal(dir .. "/out.xlsx: is a symbolic link, which qxtv does not follow for a file it writes "
+                     .. "(name the file itself)", err)
+    local csv_sink = require("qxt.sink.csv").open(dir .. "/out.csv", { "mobile", "name" })
+    local csv_ok, csv_err = csv_sink:write({ fields = { mobile = "13972565391", name = "张三" } }, { row = 1 })
+    assert.is_nil(csv_ok)
+    assert.are.equal((csv_err:gsub("out%.csv", "out.xlsx")), err)
+    assert.are.equal("theirs\n", sim.read_file(dir .. "/target"))
+    assert.is_true(os.execute("test -L " .. sim.quote(dir .. "/out.xlsx")))
+    os.execute("rm -rf " .. sim.quote(dir))
   end)
 end)

@@ -466,19 +466,13 @@ function _M.open(path, opts)
     error("csv.open: expected a path, got " .. type(path), 2)
   end
   opts = opts or {}
-  local f, err = io.open(path, "rb")
+  -- A directory is refused here, as a missing file, rather than raise
+  -- from the reader (hostile_spec).
+  local f, watch = input.open(path)
   if not f then
-    return nil, err
-  end
-  -- A directory opens; reading it fails. Say so here, as for a missing
-  -- file, rather than raise from the reader (hostile_spec).
-  local probe, perr = f:read(0)
-  if probe == nil and perr then
-    f:close()
-    return nil, path .. ": " .. perr
+    return nil, watch
   end
   local read = function(n) return f:read(n) end
-  local watch = input.watch(path, f)
   if watch then
     read = watch:reader(read)
     if ENCODINGS[lower(opts.encoding or "auto")] == "auto" then

@@ -14,6 +14,11 @@ local format = string.format
 --- csv.cell(v) -> the CSV text of one value (quoted, formula-guarded).
 _M.cell = core.cell
 
+--- writer.text(v) -> the text of one value in a cell, unquoted, or nil
+-- for an empty one: numbers as %d when integral (math.tointeger), else
+-- %.14g; booleans true / false; anything else (cjson.null, a table) nil.
+_M.text = core.text
+
 --- csv.writer(path_or_file, columns, opts) -> writer | nil, err
 -- Writes the header row at once; a path is made a new file of mode 0600
 -- (qxt.file.open_private: CSV files hold personal data). opts.eol (default "\r\n", RFC 4180),

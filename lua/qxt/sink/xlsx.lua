@@ -15,7 +15,9 @@
 -- Cells: every input field is a text cell, never a number (a mobile stays
 -- 11 digits, a leading 0 stays), and never a formula: a text starting with
 -- = + - @ is written as that text, as it was read (an Excel text cell is not
--- evaluated; unlike CSV, nothing is prefixed). The result columns code,
+-- evaluated; unlike CSV, nothing is prefixed). A number or a boolean from
+-- a Lua table source is the text the CSV writer writes (qxt.csv.writer.text:
+-- 1e16 is 10000000000000000 in both). The result columns code,
 -- attempts and row are numbers (to sort by); the others text. Bytes that
 -- are not UTF-8 become U+FFFD; a text over 32767 characters (Excel's
 -- limit) is cut, and the summary sheet says how many were.
@@ -38,16 +40,11 @@ local _M = {}
 _M.RESULT_COLUMNS = row.RESULT_COLUMNS
 _M.NUMBER_COLUMNS = { code = true, attempts = true, row = true }
 
-local format, gsub, lower = string.format, string.gsub, string.lower
+local gsub, lower = string.gsub, string.lower
 
--- An input field as text: numbers from a Lua table source included.
-local function text(v)
-  if v == nil or type(v) == "string" then return v end
-  if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then
-    return format("%d", math.tointeger(v))
-  end
-  return tostring(v)
-end
+-- An input field as text (numbers from a Lua table source included), as
+-- the CSV writer writes it: every sink writes the same row.
+local text = require("qxt.csv.writer").text
 
 -- A name Excel takes for a sheet, unique (case-insensitive) in `taken`.
 local function sheet_name(name, taken)

@@ -119,11 +119,12 @@ _M.cell_text = cell_text
 local Source = {}
 Source.__index = Source
 
--- The merged ranges over the mobile or name column below the header, as
--- intervals of rows whose cell is not the range's first, sorted by row.
-local function merged_cells(book, header, col_of)
+-- The merged ranges (book:merges()) over the mobile or name column below
+-- the header, as intervals of rows whose cell is not the range's first,
+-- sorted by row.
+local function merged_cells(merges, header, col_of)
   local list = {}
-  for _, m in ipairs(book:merges()) do
+  for _, m in ipairs(merges) do
     for _, field in ipairs({ "mobile", "name" }) do
       local col = col_of[field]
       if m[2] <= col and col <= m[4] then
@@ -189,7 +190,11 @@ function Source:records()
   return function()
     if not self.book then return nil end
     local line, cells, kinds, last = book:next()
-    if line == false then error(format("%s: %s", self.path, cells), 0) end
+    if line == false then
+      -- A file changed under the run reads as damaged to libzip: say what happened.
+      if self.watch then self.watch:check() end
+      error(format("%s: %s", self.path, cells), 0)
+    end
     if line == nil then
       if self.watch then self.watch:check() end
       self:close()
@@ -254,10 +259,10 @@ function Source:close()
   if self.file then self.file:close(); self.file = nil end
 end
 
--- The merged ranges that cover the header row, as "A1:B1".
-local function header_merges(book, header)
+-- The merged ranges (book:merges()) that cover the header row, as "A1:B1".
+local function header_merges(merges, header)
   local refs = {}
-  for _, m in ipairs(book:merges()) do
+  for _, m in ipairs(merges) do
     if m[1] <= header and header <= m[3] and (m[1] ~= m[3] or m[2] ~= m[4]) then
       refs[#refs + 1] = m.ref
     end
@@ -277,20 +282,13 @@ function _M.open(path, opts)
   if opts.sheet ~= nil and type(opts.sheet) ~= "string" then
     error("source.xlsx: sheet must be a sheet's name", 2)
   end
-  local file, ferr = io.open(path, "rb")
-  if not file then return nil, ferr end
-  local probe, perr = file:read(0)
-  if probe == nil and perr then
-    file:close()
-    return nil, path .. ": " .. perr
-  end
-  local function fail(why)
-    file:close()
-    return nil, format("%s: %s", path, why)
-  end
-  local watch = input.watch(path, file)
+  local file, watch = input.open(path)
+  if not file then return nil, watch end
   local book, err = core.open(path, opts.sheet, opts.limits)
-  if not book then return fail(err) end
+  if not book then
+    file:close()
+    return nil, format("%s: %s", path, err)
+  end
   local self = setmetatable({ book = book, file = file, watch = watch, path = path,
                               sheet_name = book:sheet(), date1904 = book:date1904() }, Source)
   local where = format("sheet '%s'", self.sheet_name)
@@ -299,7 +297,8 @@ function _M.open(path, opts)
     self:close()
     return nil, format("%s: %s: no header row (the sheet is empty)", path, where)
   end
-  local merged = header_merges(book, header)
+  local merges = book:merges()          -- up to 100,000 ranges: built once
+  local merged = header_merges(merges, header)
   if #merged > 0 then
     self:close()
     return nil, format("%s: %s: the header (row %d) has merged cells %s: a merged header hides "
@@ -334,7 +333,7 @@ function _M.open(path, opts)
     if name == map.name then self.col_of.name = i end
   end
   self.count = book:count() - 1
-  self.merges, self.active, self.next_merge = merged_cells(book, header, self.col_of), {}, 1
+  self.merges, self.active, self.next_merge = merged_cells(merges, header, self.col_of), {}, 1
   local hidden, first = book:hidden()
   if hidden > 0 then
     self.hidden_note = format("%s: %s has %d hidden row%s (the first: row %d), from a filter or hidden by "
