@@ -66,8 +66,6 @@ struct rwait {
     struct rticket *ticket;    /* NULL: hiredis no longer answers to this wait */
     struct rval reply;
     const char *err;           /* static; NULL: reply holds the outcome */
-    int64_t called_us;         /* when the call was made */
-    int extended;              /* the deadline was moved once (on_call_timeout) */
 };
 
 /* What hiredis holds for a call until its reply callback: malloc'd, freed
@@ -175,28 +173,18 @@ static void finish(struct rwait *op, const char *err)
 }
 
 /* Called by the loop when a call's deadline passes. The deadline times
- * Redis, not this loop: replies that came while the loop was busy are read
- * first, and a call whose command went out only after it was made (the loop
- * was held: a burst of work) gets one timeout more from when it went out.
- * Otherwise the caller gets "timeout"; the reply, if it comes, is dropped. */
+ * Redis, not this loop: the command went out when the call was made
+ * (conn_call), and a reply that came while the loop was busy is read
+ * before the call is called late. Otherwise the caller gets "timeout";
+ * the reply, if it comes, is dropped. */
 static void on_call_timeout(struct loop *loop, struct loop_timer *t)
 {
     struct rwait *op = t->data;
     struct rconn *c = op->c;
 
-    if (c->state == RCONN_UP) {
-        rconn_read_now(c);
-        if (!op->ticket)           /* answered (or down) now: finish() hands it over */
-            return;
-        if (!op->extended && c->written_us > op->called_us) {
-            int64_t left = c->written_us + c->timeout_us - loop_now_us();
-            op->extended = 1;
-            if (left > 0) {
-                loop_timer_start(loop, &op->timer, left);
-                return;
-            }
-        }
-    }
+    rconn_read_now(c);
+    if (!op->ticket)               /* answered (or down) now: finish() hands it over */
+        return;
     op->ticket->op = NULL;
     op->ticket = NULL;
     c->timeouts++;
@@ -363,10 +351,14 @@ static int conn_call(lua_State *L)
     op->ticket = tk;
     op->timer.fn = on_call_timeout;
     op->timer.data = op;
-    op->called_us = loop_now_us();
     if (c->owed++ == 0)
         c->progress_us = loop_now_us();
     loop_timer_start(c->loop, &op->timer, c->timeout_us);
+    /* Out now, not at the loop's next turn: a burst of work in this turn
+     * must not eat the call's timeout. A failed write ends it through
+     * cb_reply ("down"), handed over from a timer like any outcome. */
+    if (c->state == RCONN_UP)
+        redisAsyncHandleWrite(c->ac);
     return lawait_yield(L, &op->w);
 }
 

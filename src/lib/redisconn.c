@@ -30,10 +30,8 @@ static void on_io(struct loop *loop, struct loop_io *io, int events)
     (void)loop;
     if (ac && (events & LOOP_READ))
         redisAsyncHandleRead(ac);
-    if (ac && c->ac == ac && (events & LOOP_WRITE)) {  /* the read may have freed it */
+    if (ac && c->ac == ac && (events & LOOP_WRITE))   /* the read may have freed it */
         redisAsyncHandleWrite(ac);
-        c->written_us = loop_now_us();
-    }
 }
 
 void rconn_read_now(struct rconn *c)

@@ -32,7 +32,6 @@ struct rconn {
     int ever_tried;            /* a connect attempt has ended (either way) */
     size_t owed;               /* calls whose reply hiredis owes */
     int64_t progress_us;       /* the last reply, or when owed went from 0 */
-    int64_t written_us;        /* when commands last went to the socket */
     char why[160];             /* the last failure */
     long long calls, timeouts, downs;  /* counted by the binding */
     long long connects, failures;
