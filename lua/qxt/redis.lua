@@ -25,6 +25,15 @@ local _M = {}
 local Redis = {}
 Redis.__index = Redis
 
+-- The database number of a URL (digits), or nil past what the binding
+-- takes (src/lib/lredis.c: 0 .. 1000000).
+local MAX_DB = 1000000
+local function database(digits)
+  local n = math.tointeger(tonumber(digits))
+  if n and n <= MAX_DB then return n end
+  return nil, ("redis URL: database %s is not a number from 0 to %d"):format(digits, MAX_DB)
+end
+
 --- Parses a Redis URL into { host, port } or { path }, plus db. Returns
 -- nil, message on a malformed URL; the message never repeats the URL's
 -- userinfo (it might be a password pasted by mistake).
@@ -45,7 +54,9 @@ function _M.parse_url(url)
     if query ~= "" then
       local n = query:match("^db=(%d+)$")
       if not n then return nil, "redis URL: unix socket options: only ?db=N is understood" end
-      db = tonumber(n)
+      local err
+      db, err = database(n)
+      if not db then return nil, err end
     end
     return { path = path, db = db }
   end
@@ -57,13 +68,18 @@ function _M.parse_url(url)
   local host, port = authority:match("^%[([%x:.]+)%]:?(%d*)$")
   if not host then host, port = authority:match("^([%w.-]+):?(%d*)$") end
   if not host or host == "" then return nil, "redis URL: no host (redis://127.0.0.1:6379/0)" end
-  port = port == "" and 6379 or tonumber(port)
-  if port < 1 or port > 65535 then return nil, ("redis URL: port %d is not between 1 and 65535"):format(port) end
+  local digits = port
+  port = port == "" and 6379 or math.tointeger(tonumber(port))
+  if not port or port < 1 or port > 65535 then
+    return nil, ("redis URL: port %s is not between 1 and 65535"):format(digits)
+  end
   local db = 0
   if tail ~= "" and tail ~= "/" then
     local n = tail:match("^/(%d+)$")
     if not n then return nil, "redis URL: the path must be a database number (/0 .. /15)" end
-    db = tonumber(n)
+    local err
+    db, err = database(n)
+    if not db then return nil, err end
   end
   return { host = host, port = port, db = db }
 end
