@@ -9,6 +9,7 @@
 --   r:call("INCR", r:key("n")) -> reply | nil, err
 --   local s = r:script(LUA_SOURCE); s:run({ keys }, { args }) -> reply | nil, err
 --   r:up() -> boolean;   r:state() -> "up" | "connecting" | "down" | "closed", why
+--   r:settle(seconds) -> state, why   (waits while the first connect is under way)
 --   r:key("budget", "day") -> "qxtv:budget:day"
 --
 -- connect never waits: the connection is made (and made again after a
@@ -130,6 +131,15 @@ function Redis:up()
 end
 
 function Redis:state()
+  return self.conn:state()
+end
+
+--- r:settle(seconds) -> state, why: waits (in the loop, at most seconds)
+--- while the connection is still being made, for a caller that wants to
+--- say at start whether Redis is there.
+function Redis:settle(seconds)
+  local deadline = qxt.now() + seconds
+  while self.conn:state() == "connecting" and qxt.now() < deadline do qxt.sleep(0.01) end
   return self.conn:state()
 end
 

@@ -39,11 +39,7 @@ local function connect(s)
   local r, err = require("qxt.redis").connect{ url = s.redis, password_file = s.password_file,
     prefix = s.prefix, timeout = math.max(s.timeout or 1, 1) }
   if not r then return nil, err end
-  for _ = 1, 300 do
-    if r:state() ~= "connecting" then break end
-    qxt.sleep(0.01)
-  end
-  local state, why = r:state()
+  local state, why = r:settle(3)
   if state ~= "up" then
     r:close()
     return nil, ("Redis at %s is %s (%s)"):format(r.where, state, tostring(why))

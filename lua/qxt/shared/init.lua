@@ -108,11 +108,7 @@ function _M.open(opts)
   self.halt = require("qxt.shared.halt").new(r, { log = log })
   -- The first connect, in the loop, for at most a second: a start against a
   -- dead Redis says so once, rather than at the first query.
-  for _ = 1, 100 do
-    if r:state() ~= "connecting" then break end
-    qxt.sleep(0.01)
-  end
-  local state, why = r:state()
+  local state, why = r:settle(1)
   if state ~= "up" then
     log(("Redis at %s unreachable at start (%s): local fallbacks until it answers"):format(r.where, tostring(why)))
   else
