@@ -55,7 +55,7 @@ return function(...)
     say(err)
     return exit.FAILED
   end
-  local halt_key = r:key("halt")
+  local halt_key = require("qxt.shared.halt").key(r)
   local halted, gerr = r:call("GET", halt_key)
   if halted == nil then
     say("cannot read ", halt_key, ": ", tostring(gerr))
@@ -78,11 +78,10 @@ return function(...)
     print("halted: " .. (halted or "no"))
     local t = r:call("TIME")
     if type(t) == "table" then
-      local day = math.tointeger(tonumber(t[1]) // 86400)
-      local used = r:call("GET", r:key("budget", "day") .. ":" .. day)
+      local used = r:call("GET", require("qxt.shared.budget").day_key(r, math.tointeger(tonumber(t[1]))))
       print(("daily budget: %s queries leased today (UTC)"):format(used or "0"))
     end
-    local rate = r:call("PTTL", r:key("rate"))
+    local rate = r:call("PTTL", require("qxt.shared.ratelimit").key(r))
     print("shared rate limit: " .. ((math.type(rate) == "integer" and rate > 0) and "in use" or "idle"))
   end
   r:close()

@@ -48,6 +48,13 @@ return 0
 
 local DAY_TTL, RUN_TTL = 2 * 86400, 7 * 86400
 
+--- The daily budget's name, and the key of its count for the UTC day of a
+--- time in seconds (Redis's TIME; the script picks the day the same way).
+_M.DAILY = "day"
+function _M.day_key(redis, seconds)
+  return redis:key("budget", _M.DAILY) .. ":" .. seconds // 86400
+end
+
 local Budget = {}
 Budget.__index = Budget
 

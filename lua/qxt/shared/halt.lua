@@ -71,9 +71,12 @@ function Halt:mode()
   return self.state or (self.redis:up() and "shared" or "local")
 end
 
+--- The key holding the halt (qxtv admin reads and clears it).
+function _M.key(redis) return redis:key("halt") end
+
 function _M.new(redis, opts)
   opts = opts or {}
-  return setmetatable({ redis = redis, key = opts.key or redis:key("halt"), interval = opts.interval or 0.25,
+  return setmetatable({ redis = redis, key = opts.key or _M.key(redis), interval = opts.interval or 0.25,
                         log = opts.log or function() end, next_poll = 0 }, Halt)
 end
 

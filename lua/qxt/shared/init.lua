@@ -102,7 +102,7 @@ function _M.open(opts)
     self.budgets[#self.budgets + 1] = counted(opts.budget)
   end
   if opts.daily_budget then
-    self.budgets[#self.budgets + 1] = budget.new(r, { name = "day", window = "day", limit = opts.daily_budget,
+    self.budgets[#self.budgets + 1] = budget.new(r, { name = budget.DAILY, window = "day", limit = opts.daily_budget,
       instances = common.instances, log = log })
   end
   self.halt = require("qxt.shared.halt").new(r, { log = log })

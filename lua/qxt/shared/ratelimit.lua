@@ -66,6 +66,9 @@ function Limiter:mode()
   return self.state or (self.redis:up() and "shared" or "local")
 end
 
+--- The key holding the shared timeline (qxtv admin looks at it).
+function _M.key(redis) return redis:key("rate") end
+
 --- redis: a qxt.redis connection; opts: rate (> 0, queries per second over
 --- all instances), burst (default 1), instances (default 1: what the local
 --- fallback divides the rate by), key (default prefix .. "rate"), log.
@@ -76,7 +79,7 @@ function _M.new(redis, opts)
   if math.type(instances) ~= "integer" or instances < 1 then error("instances must be a positive integer", 2) end
   local interval_us = 1e6 / rate
   return setmetatable({
-    redis = redis, script = redis:script(_M.SCRIPT), key = opts.key or redis:key("rate"),
+    redis = redis, script = redis:script(_M.SCRIPT), key = opts.key or _M.key(redis),
     rate = rate, instances = instances, local_rate = rate / instances,
     interval_us = ("%.3f"):format(interval_us), window_us = ("%.3f"):format((burst - 1) * interval_us),
     fallback = ratelimit.new(rate / instances, burst),
