@@ -120,6 +120,29 @@ describe("serve policy on Redis", function()
     assert.are.equal(2, calls)
   end)
 
+  it("leaves another instance's pair interval alone when its own unsent query ends after its lock", function()
+    -- A claims the pair and waits long for a refusal (unsent); its lock and
+    -- interval end meanwhile, B claims the pair anew and asks (an answer not
+    -- cached). A's end must not take B's interval away: C is refused.
+    local serve = { limits = { pair_interval = 1 } }
+    local a = instance(serve, { lock_ttl = 1.5 })
+    local b, c = instance(serve), instance(serve)
+    local ta = qxt.spawn(function()
+      return a:answer("c", req("13800138011", "冯九"), nil, function()
+        qxt.sleep(2.2)
+        return { class = "unsent", reason = "budget exhausted", attempts = 0 }
+      end)
+    end)
+    qxt.sleep(1.6)
+    local transient = function() return { class = "transient", code = -8, reason = "busy", attempts = 1 } end
+    assert.are.equal("transient", (b:answer("c", req("13800138011", "冯九"), nil, transient)).class)
+    assert.are.equal("unsent", (qxt.wait(ta)).class)
+    local calls = 0
+    local r = { c:answer("c", req("13800138011", "冯九"), nil, function() calls = calls + 1; return transient() end) }
+    assert.are.same({ nil, 429, "pair_interval" }, { r[1], r[2], r[3] })
+    assert.are.equal(0, calls)
+  end)
+
   it("asks once for a pair two instances want at once; the other waits for its answer", function()
     local a, b = instance(), instance()
     local f = counting(MOBILE, NAME, function() qxt.sleep(0.3) end)

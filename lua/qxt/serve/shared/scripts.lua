@@ -71,11 +71,14 @@ return 1
 ]==]
 
 -- The owner's answer: for the waiters (done, by the owner's token, briefly)
--- and in the cache (by outcome; ttl 0: not cached); then the lock goes.
--- KEYS: answer, lock, done.  ARGV: token, cache ttl ms, done ttl ms, fields...
+-- and in the cache (by outcome; ttl 0: not cached); then the lock goes, and
+-- the interval with it when asked (the query was never sent) -- only while
+-- the lock is still the owner's: past it, the interval may be another's.
+-- KEYS: answer, lock, done, interval.  ARGV: token, cache ttl ms, done ttl
+-- ms, "1" to end the interval, fields...
 _M.FINISH = NOW .. [==[
 local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 fields[#fields + 1] = 't'
 fields[#fields + 1] = now
 if tonumber(ARGV[2]) > 0 then
@@ -86,7 +89,10 @@ end
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], unpack(fields))
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+  if ARGV[4] == '1' then redis.call('DEL', KEYS[4]) end
+end
 return 1
 ]==]
 

@@ -240,13 +240,12 @@ function Store:flight(key, gate, fetch)
   end
   local outcome = cache.outcome(answer)
   local ttl = outcome and self.ttl[outcome] or 0
-  local args = { token, math.ceil(ttl * 1000), DONE_TTL }
-  for _, v in ipairs(fields(answer)) do args[#args + 1] = v end
-  local fin, ferr = self.s.FINISH:run({ self:key("cache", key), lock, self:key("done", key, token) }, args)
-  if not fin then self:fail("coalescing", ferr) end
   -- Never sent (the guard: halted, or the budget spent): the pair's
   -- interval did not start after all.
-  if answer.class == "unsent" then self.r:call("DEL", interval) end
+  local args = { token, math.ceil(ttl * 1000), DONE_TTL, answer.class == "unsent" and "1" or "0" }
+  for _, v in ipairs(fields(answer)) do args[#args + 1] = v end
+  local fin, ferr = self.s.FINISH:run({ self:key("cache", key), lock, self:key("done", key, token), interval }, args)
+  if not fin then self:fail("coalescing", ferr) end
   return { answer, "provider", 0, false }
 end
 
