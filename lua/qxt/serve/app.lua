@@ -3,13 +3,12 @@
 -- guard = } -> app;
 -- flow: a revision from qxt.serve.flow.load (its `shadow` field, when set,
 -- a second revision run beside it: --shadow); policy: a qxt.serve.policy
--- (limits, cache, idempotency, coalescing; the defaults when nil); tokens: a
+-- (limits, cache, idempotency, coalescing); tokens: a
 -- qxt.serve.tokens (nil: every caller is "anonymous"); log(msg): the
 -- operator's log; decisions: a qxt.serve.decision_log (nil: none); info():
 -- extra fields for /readyz; guard: a qxt.shared guard (the provider's
 -- rate limit, budgets and halt, shared by the instances on one Redis), or
--- nil. (Also accepted, as before: decision =,
--- revision = instead of flow =.)
+-- nil.
 -- app:handle(req) -> status, headers, body (a JSON text). Runs inside a task,
 -- so verify() waits there like in any flow. The request's personal data go
 -- only into the answer asked for, never into a log line unmasked.
@@ -24,6 +23,7 @@
 --   POST /v1/verify   the decision for { mobile, name, request_id?, ... }
 local cjson = require("cjson.safe")
 local codes = require("qxt.codes")
+local crypto = require("qxt.crypto")
 local flow = require("qxt.serve.flow")
 local masked = require("qxt.serve.server").masked
 
@@ -51,12 +51,9 @@ local function fail(status, why, extra)
 end
 
 function _M.new(opts)
-  local rev = opts.flow or { decision = opts.decision, revision = opts.revision,
-                             rules = opts.decision.rules, cleaner = opts.decision.clean }
-  rev.cleaner = rev.cleaner or require("qxt.step.clean")
   local self = setmetatable({
-    rev = rev,
-    policy = opts.policy or require("qxt.serve.policy").new(rev.decision.serve),
+    rev = opts.flow,
+    policy = opts.policy,
     tokens = opts.tokens,
     apikey = opts.apikey,
     log = opts.log or function() end,
@@ -64,7 +61,7 @@ function _M.new(opts)
     info = opts.info,
     halted = nil,             -- the reason, once a fatal provider code came (no guard)
     guard = opts.guard,
-    verify = opts.verify or verify,
+    verify = verify,
     metrics = require("qxt.serve.metrics").new(),
     inflight = 0,
   }, App)
@@ -109,7 +106,6 @@ function App:readiness()
 end
 
 local function decision_id()
-  local crypto = require("qxt.crypto")
   return crypto.hex(crypto.random(12))
 end
 
@@ -243,13 +239,13 @@ function App:verify_request(req)
       return r
     end)
   if not result then return refusal(source, age_s, coalesced) end
+  if result.class == "unsent" then return fail(503, result.reason) end
   -- The log line: masked (decision_log masks mobile and name), no token.
   local line = { t0 = t0, decision_id = decision_id(), caller = caller, revision = rev.revision,
                  mobile = m, name = n, code = opt(result.code), class = result.class,
                  status = opt(result.status), source = source,
                  provider_ms = source == "provider" and not coalesced and result.latency_ms or nil,
                  ts = os.date("!%Y-%m-%dT%H:%M:%SZ") }
-  if result.class == "unsent" then return fail(503, result.reason) end
   if result.class == "account" then
     local fatal = ("%s %s"):format(tostring(result.code), tostring(result.reason))
     if self.guard then
