@@ -260,9 +260,7 @@ end
 
 --- route: the sink a record goes to, its name and the rule that chose it.
 function Run:route(record, result)
-  local name, rule
-  if self.router then name, rule = self.router(record, result) end
-  if name == nil then name, rule = route.outcome(result) end
+  local name, rule = route.decide(self.router, record, result)
   local sink = self.sinks[name]
   if not sink then
     error(("qxt.flow: record %d was routed to '%s', which is not among the sinks"):format(

@@ -49,10 +49,7 @@ local HOW = "under `qxtv serve` a flow ends with "
 
 --- flow.decide(rev, record, result) -> route, rule
 function _M.decide(rev, record, result)
-  local name, rule
-  if rev.rules then name, rule = rev.rules(record, result) end
-  if name == nil then name, rule = route.outcome(result) end
-  return name, rule
+  return route.decide(rev.rules, record, result)
 end
 
 -- The check a self_test gets: what this revision would answer.

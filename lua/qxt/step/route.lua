@@ -37,4 +37,14 @@ function _M.rules(list)
   return require("qxt.step.rules").new(list)
 end
 
+--- The route of a record: the router's (the flow's rules, a function
+--- (record, result) -> route, rule), else the default outcome. For a batch
+--- run and a served request alike.
+function _M.decide(router, record, result)
+  local name, rule
+  if router then name, rule = router(record, result) end
+  if name == nil then name, rule = _M.outcome(result) end
+  return name, rule
+end
+
 return _M
