@@ -86,7 +86,10 @@ local function reloader(o, app, decisions, serve_table)
     end
     local old = app.rev
     local rev, err = load_all(o)
-    if rev then
+    -- A changed serve table is checked (a bad one refuses the reload) but
+    -- applies only at the next start; an unchanged one is the running one.
+    local changed = rev and not same(rev.decision.serve, serve_table)
+    if changed then
       local okp, perr = pcall(require("qxt.serve.policy").new, rev.decision.serve)
       if not okp then rev, err = nil, o.flow .. ": serve: " .. tostring(perr) end
     end
@@ -95,7 +98,7 @@ local function reloader(o, app, decisions, serve_table)
       say(("reload refused, still serving revision %s: %s"):format(old.revision:sub(1, 12), masked(err)))
       return
     end
-    if not same(rev.decision.serve, serve_table) then
+    if changed then
       say("the flow's serve table changed: limits, cache and idempotency are set at start; "
           .. "restart to apply them (the rules reload now)")
     end
