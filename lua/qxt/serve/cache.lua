@@ -87,10 +87,17 @@ end
 
 --- c:put(key, answer, now) -> true when kept (its outcome has a time to
 --- live), false when it is never cached.
-function Cache:put(key, answer, now)
+--- cache.ttl_of(ttl, answer) -> seconds the answer is kept under a ttl
+--- table by outcome; 0: never cached (its class or outcome is not kept).
+function _M.ttl_of(ttl, answer)
   local outcome = _M.outcome(answer)
-  local ttl = outcome and self.ttl[outcome]
-  if not ttl or ttl <= 0 then return false end
+  local s = outcome and ttl[outcome]
+  return s and s > 0 and s or 0
+end
+
+function Cache:put(key, answer, now)
+  local ttl = _M.ttl_of(self.ttl, answer)
+  if ttl == 0 then return false end
   self.store:put(key, _M.compact(answer), now, now + ttl)
   return true
 end

@@ -229,6 +229,19 @@ function Limits:names(mobile_key, pair_key, now)
   return true
 end
 
+--- l:start(pair_key, now, gate) -> true | nil, limit, retry_after: a
+--- provider query of the pair may start under the pair interval and gate
+--- (gate(peek) -> the caller's own limits, peek: count nothing). Both are
+--- checked before either counts: a query refused by one leaves the other
+--- unused.
+function Limits:start(pair_key, now, gate)
+  local ok, limit, after = self:pair(pair_key, now, true)
+  if ok then ok, limit, after = gate(true) end
+  if not ok then return nil, limit, after end
+  assert(self:pair(pair_key, now) and gate(false))
+  return true
+end
+
 --- l:pair(pair_key, now [, peek]) -> true | nil, limit, retry_after: at
 --- most one provider query of this pair per pair_interval (peek: only says
 --- whether this one may go, and counts nothing).

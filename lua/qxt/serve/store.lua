@@ -68,13 +68,8 @@ end
 function Store:query(key, now, gate, fetch)
   if not self.cache:busy(key) then
     -- This request would start a provider query: the limits on queries.
-    -- Both checked before either counts: a query refused by the budget
-    -- leaves the pair's interval unused, and the other way round.
-    local l = self.limits
-    local ok, limit, after = l:pair(key, now, true)
-    if ok then ok, limit, after = gate(true) end
+    local ok, limit, after = self.limits:start(key, now, gate)
     if not ok then return nil, 429, limit, after end
-    assert(l:pair(key, now) and gate(false))
   end
   local res, shared = self.cache:join(key, function()
     local answer = fetch()

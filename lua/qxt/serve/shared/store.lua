@@ -175,11 +175,8 @@ end
 -- coalescing of this instance alone, or a refusal (serve.redis_down).
 function Store:query_local(key, gate, fetch)
   if self.redis_down ~= "local" then return { nil, 429, "redis_down", 1 } end
-  local now = self.clock()
-  local ok, limit, after = self.limits:pair(key, now, true)
-  if ok then ok, limit, after = gate(true) end
+  local ok, limit, after = self.limits:start(key, self.clock(), gate)
   if not ok then return { nil, 429, limit, after } end
-  assert(self.limits:pair(key, now) and gate(false))
   return { fetch(), "provider", 0, false }
 end
 
@@ -238,8 +235,7 @@ function Store:flight(key, gate, fetch)
     self.s.RELEASE:run({ lock, interval }, { token, "0" })
     error(answer, 0)
   end
-  local outcome = cache.outcome(answer)
-  local ttl = outcome and self.ttl[outcome] or 0
+  local ttl = cache.ttl_of(self.ttl, answer)
   -- Never sent (the guard: halted, or the budget spent): the pair's
   -- interval did not start after all.
   local args = { token, math.ceil(ttl * 1000), DONE_TTL, answer.class == "unsent" and "1" or "0" }
