@@ -167,9 +167,7 @@ if not source then
   io.stderr:write("verify_csv: ", err, "\n")
   os.exit(qxt.exit.USAGE)
 end
-if source:encoding_note() then io.stderr:write("verify_csv: ", source:encoding_note(), "\n") end
 if source.sheet and not opts.quiet then io.stderr:write("verify_csv: reading sheet '", source:sheet(), "'\n") end
-if source.note and source:note() then io.stderr:write("verify_csv: ", source:note(), "\n") end
 
 assert(qxt.mkdir(opts.out))
 local file = qxt.file

@@ -243,6 +243,15 @@ function _M.new(opts, checked)
     self.reorder = reorder.new{ window = opts.order_window, dir = opts.order_dir, pause = qxt.sleep,
                                 write = function(record, view, name) self:write(record, view, name) end }
   end
+  -- What the operator must know of the input before anything is sent (how
+  -- its encoding was decided, a sheet's hidden rows), said by the run for
+  -- every flow rather than by each flow's script.
+  local src = opts.source
+  if type(src) == "table" then
+    for _, note in ipairs{ src.encoding_note and src:encoding_note() or false, src.note and src:note() or false } do
+      if note then log(note) end
+    end
+  end
   -- The guard before every query: the rate limit, the budget and the halt
   -- of this run alone (qxt.shared.embedded), or with `shared` those kept
   -- on Redis for several instances (qxt.shared.open).
