@@ -125,8 +125,7 @@ end
 
 --- Gives back what is leased and not spent (at close).
 function Budget:release()
-  local give_back = self.redis:script(_M.RELEASE)
-  for _, lease in ipairs(self.leased) do give_back:run({ lease.key }, { lease.n }) end
+  for _, lease in ipairs(self.leased) do self.give_back:run({ lease.key }, { lease.n }) end
   self.leased, self.held = {}, 0
 end
 
@@ -144,7 +143,7 @@ function _M.new(redis, opts)
   if math.type(limit) ~= "integer" or limit < 0 then error("budget must be a whole number of queries", 2) end
   local chunk = opts.chunk or math.max(1, math.min(50, limit // ((opts.instances or 1) * 10)))
   return setmetatable({
-    redis = redis, script = redis:script(_M.SCRIPT), name = opts.name,
+    redis = redis, script = redis:script(_M.SCRIPT), give_back = redis:script(_M.RELEASE), name = opts.name,
     key = redis:key("budget", opts.name), limit = limit, window = opts.window, chunk = chunk,
     ttl = opts.window == "day" and DAY_TTL or RUN_TTL, log = opts.log or function() end,
     held = 0, spent = 0, leases = 0, leased = {}, mode = nil,
